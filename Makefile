@@ -1,0 +1,45 @@
+# Every target installs first if needed, then runs with .venv's Python.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CONFIG ?= examples/config.yaml
+
+.PHONY: install test lint bench run demo-repo api clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check controller_manager tests benchmarks examples
+	$(PY) -m ruff format --check controller_manager tests benchmarks examples
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
+
+bench: $(STAMP)
+	@for script in benchmarks/*.py; do \
+		echo "== $$script" >&2; \
+		$(PY) $$script || exit 1; \
+	done
+
+demo-repo: $(STAMP)
+	$(PY) examples/make_demo_repo.py examples/demo-repo
+
+run: $(STAMP)
+	test -d examples/demo-repo || $(PY) examples/make_demo_repo.py examples/demo-repo
+	$(PY) -m controller_manager --config $(CONFIG)
+
+api: $(STAMP)
+	test -d examples/demo-repo || $(PY) examples/make_demo_repo.py examples/demo-repo
+	$(PY) -m controller_manager.apiserver --git-repo examples/demo-repo
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

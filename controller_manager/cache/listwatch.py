@@ -1,0 +1,105 @@
+"""The seam between the informer machinery and whatever serves the objects.
+
+The reflector knows nothing of HTTP, GraphQL or SSE: it talks to a
+:class:`ListerWatcher`. The gitstore-api client implements one
+(``controller_manager.client.listwatch``); tests use the in-memory
+:class:`~controller_manager.cache.fake.FakeListerWatcher`.
+
+Failures are told apart by exception type, because the reflector reacts to
+them differently:
+
+* :class:`ExpiredError` -- the cursor is outside the server's window (or
+  from an earlier incarnation): list again.
+* :class:`TransientError` -- anything a retry with back-off may cure
+  (connection refused or reset, 429, 503, a stream that went silent, a
+  malformed frame): back off, then watch again from the same cursor.
+
+Any other exception is treated like a transient one by the reflector (and
+logged as unexpected), so a bug in a backend can never kill the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+ADDED = "ADDED"
+MODIFIED = "MODIFIED"
+DELETED = "DELETED"
+BOOKMARK = "BOOKMARK"
+EVENT_TYPES = frozenset({ADDED, MODIFIED, DELETED, BOOKMARK})
+
+Object = dict[str, Any]
+"""A decoded resource: ``apiVersion``, ``kind``, ``metadata``, ``spec``, ``status``."""
+
+
+class ListWatchError(Exception):
+    """Base of every failure a ListerWatcher reports on purpose."""
+
+
+class ExpiredError(ListWatchError):
+    """The cursor (watch resourceVersion or list page) is no longer honoured."""
+
+
+class TransientError(ListWatchError):
+    """A failure that backing off and trying again may cure."""
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """One change to one object, with the cursor to resume after it.
+
+    ``object`` is the full resource for ADDED and MODIFIED, the last known
+    state for DELETED, and None for BOOKMARK. ``resource_version`` is the
+    opaque watch cursor: never parse or order it.
+    """
+
+    type: str
+    object: Object | None
+    resource_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListResult:
+    """A complete list: every item, and the cursor to watch from."""
+
+    items: list[Object]
+    resource_version: str
+
+
+class Watch(Protocol):
+    """An open watch: iterate for events, close from any thread to end it.
+
+    Iteration ends normally (StopIteration) when the server ends the stream
+    on purpose; it raises :class:`ExpiredError` or :class:`TransientError`
+    otherwise. :meth:`close` is idempotent, thread-safe, and unblocks a
+    thread waiting in ``__next__`` promptly (that thread then sees the end
+    of iteration).
+    """
+
+    def __iter__(self) -> Iterator[WatchEvent]: ...
+
+    def __next__(self) -> WatchEvent: ...
+
+    def close(self) -> None: ...
+
+
+class ListerWatcher(Protocol):
+    """Lists and watches one (kind, namespace, selector)."""
+
+    def list(self) -> ListResult:
+        """Return every object and the cursor at which the list was taken.
+
+        Raise :class:`TransientError` on failures worth retrying.
+        """
+        ...
+
+    def watch(self, resource_version: str) -> Watch:
+        """Open a watch delivering every change strictly after the cursor.
+
+        Raise :class:`ExpiredError` if the cursor is unknown or too old --
+        either here or from the iterator -- and :class:`TransientError` on
+        failures worth retrying.
+        """
+        ...
