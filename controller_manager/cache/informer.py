@@ -1,0 +1,327 @@
+"""The shared index informer: one reflector, one cache, many handlers.
+
+Threads (all named, all joined by :meth:`SharedIndexInformer.stop`):
+
+* ``reflector-<name>`` -- lists and watches into the FIFO;
+* ``informer-<name>`` -- pops the FIFO, updates the indexer, and appends a
+  notification to every handler's buffer;
+* ``informer-<name>-resync`` -- only with a resync period: every period,
+  queues a local re-delivery of each cached object (no API call);
+* ``informer-<name>-handler-<n>`` -- one per handler, calling it.
+
+What handlers see:
+
+* ``on_add(obj, is_initial_list)`` -- a new key; ``is_initial_list`` is
+  True while the first list is being delivered, and for the synthetic adds
+  a handler registered after start receives for every cached object.
+* ``on_update(old, new)`` -- a change; a resync delivers ``(obj, obj)``.
+  An object a re-list returns unchanged (same resourceVersion) is not
+  delivered: nothing happened to it.
+* ``on_delete(obj)`` -- the last object a DELETED event carried, or a
+  :class:`~.store.DeletedFinalStateUnknown` when a re-list found it gone.
+
+Objects are shared between the cache and every handler: never mutate them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from controller_manager.cache.fifo import DELETED, REPLACED, SYNC, Delta, FIFOClosedError, RealFIFO
+from controller_manager.cache.listwatch import ListerWatcher, Object
+from controller_manager.cache.processor import (
+    ADD,
+    DELETE,
+    UPDATE,
+    EventHandlerRegistration,
+    Notification,
+    OnAdd,
+    OnDelete,
+    OnUpdate,
+)
+from controller_manager.cache.reflector import Reflector, ReflectorObserver
+from controller_manager.cache.store import Indexer, IndexFunc, meta_namespace_key
+from controller_manager.clock import REAL_CLOCK, Clock
+
+log = logging.getLogger(__name__)
+
+Transform = Callable[[Object], Object]
+
+
+class SharedIndexInformer:
+    """Keep an indexed cache of one (kind, namespace, selector) and fan out changes.
+
+    ``transform`` runs on every object before it is cached (strip what you
+    do not need: it is the main lever on memory); if it raises, the object
+    is cached as received and the error logged. ``resync_period`` (seconds
+    on ``clock``; 0 disables) re-delivers every cached object as an update.
+    Timeouts of blocking calls are real seconds, whatever the clock.
+    """
+
+    def __init__(
+        self,
+        lister_watcher: ListerWatcher,
+        *,
+        name: str,
+        resync_period: float = 0.0,
+        transform: Transform | None = None,
+        indexers: dict[str, IndexFunc] | None = None,
+        clock: Clock = REAL_CLOCK,
+        observer: ReflectorObserver | None = None,
+    ) -> None:
+        if resync_period < 0:
+            raise ValueError("resync_period must be >= 0")
+        self.name = name
+        self._resync_period = resync_period
+        self._transform = transform
+        self._clock = clock
+        self._indexer = Indexer(indexers)
+        self._fifo = RealFIFO(self._indexer, transform=transform)
+        self._reflector = Reflector(
+            lister_watcher, self._fifo, name=name, clock=clock, observer=observer
+        )
+        # Held while a delta is applied and while a handler registers, so a
+        # late handler's synthetic adds and the live stream neither overlap
+        # nor leave a gap.
+        self._handle_lock = threading.Lock()
+        self._listeners: tuple[EventHandlerRegistration, ...] = ()
+        self._handler_ids = itertools.count(1)
+        self._started = False
+        self._stopped = False
+        self._seeded = False
+        self._stop_event = threading.Event()
+        self._sync_cond = threading.Condition()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def indexer(self) -> Indexer:
+        """The cache. Shared objects: read, never mutate."""
+        return self._indexer
+
+    # -- handlers --------------------------------------------------------------
+
+    def add_event_handler(
+        self,
+        on_add: OnAdd | None = None,
+        on_update: OnUpdate | None = None,
+        on_delete: OnDelete | None = None,
+    ) -> EventHandlerRegistration:
+        """Register a handler with its own buffer and thread; return its handle.
+
+        Before :meth:`start`, the handler waits for the stream. After it,
+        the handler first receives ``on_add(obj, True)`` for every cached
+        object, then every later change, with nothing missed or repeated.
+        Raise ``RuntimeError`` once the informer is stopped.
+        """
+        number = next(self._handler_ids)
+        listener = EventHandlerRegistration(
+            f"informer-{self.name}-handler-{number}", on_add, on_update, on_delete, self.has_synced
+        )
+        with self._handle_lock:
+            if self._stopped:
+                raise RuntimeError(f"informer {self.name} is stopped")
+            if self._started:
+                for obj in self._indexer.list():
+                    listener.add((ADD, obj, True))
+                listener.start()
+            self._listeners = (*self._listeners, listener)
+        return listener
+
+    def remove_event_handler(
+        self, handle: EventHandlerRegistration, timeout: float | None = 5.0
+    ) -> bool:
+        """Unregister a handler, drop its buffer, join its thread.
+
+        Return True once the thread ended (a call in flight finishes first).
+        Unknown handles are ignored.
+        """
+        with self._handle_lock:
+            self._listeners = tuple(x for x in self._listeners if x is not handle)
+        handle.stop()
+        return handle.join(timeout)
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start_from(self, resource_version: str, items: Iterable[Object]) -> None:
+        """Seed the cache from a snapshot and watch from its cursor, with no list.
+
+        Call before :meth:`start`. The informer counts as synced as soon as
+        it starts. Handlers get no add for the seeded objects (they were
+        handled before the snapshot was taken); a change to one arrives as
+        ``on_update(snapshot_obj, new)``, a deletion as ``on_delete``. A
+        handler registered after :meth:`start` still receives synthetic
+        adds for the whole cache. If the cursor has expired, the reflector
+        re-lists and the diff against the seeded cache is delivered.
+        """
+        with self._handle_lock:
+            if self._started or self._stopped:
+                raise RuntimeError("start_from must be called before start")
+            transform = self._transform
+            objs = [_transformed(transform, o) for o in items] if transform else list(items)
+            self._indexer.replace(objs)
+            self._reflector.start_from(resource_version)
+            self._seeded = True
+
+    def start(self) -> None:
+        """Start every thread. A second call does nothing; raise after :meth:`stop`."""
+        with self._handle_lock:
+            if self._stopped:
+                raise RuntimeError(f"informer {self.name} was stopped; it cannot restart")
+            if self._started:
+                return
+            self._started = True
+            if self._seeded:
+                self._fifo.mark_synced()
+            for listener in self._listeners:
+                listener.start()
+            self._spawn(self._process_loop, f"informer-{self.name}")
+            if self._resync_period > 0:
+                self._spawn(self._resync_loop, f"informer-{self.name}-resync")
+            self._reflector.start()
+        self._notify_sync()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop every thread and join them all within ``timeout`` (real seconds).
+
+        Buffered notifications not yet delivered are dropped; a handler
+        call in flight runs to its end. Return True if every thread ended.
+        Calling it again is harmless.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def remaining() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        with self._handle_lock:
+            self._stopped = True
+            listeners = self._listeners
+        self._stop_event.set()
+        ok = self._reflector.stop(remaining())
+        self._fifo.close()
+        for listener in listeners:
+            listener.stop()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(remaining())
+                ok = ok and not thread.is_alive()
+        for listener in listeners:
+            ok = listener.join(remaining()) and ok
+        self._notify_sync()
+        return ok
+
+    def is_alive(self) -> bool:
+        """True while started, not stopped, and every thread is running."""
+        with self._handle_lock:
+            if not self._started or self._stopped:
+                return False
+            listeners = self._listeners
+        return (
+            self._reflector.is_alive()
+            and all(t.is_alive() for t in self._threads)
+            and all(x.is_alive() for x in listeners)
+        )
+
+    def has_synced(self) -> bool:
+        """True once started and the first list (or the seed) is fully in the cache."""
+        return self._started and self._fifo.has_synced()
+
+    def wait_for_cache_sync(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`has_synced` (True), or timeout or stop (False)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._sync_cond:
+            while not self.has_synced():
+                if self._stopped:
+                    return False
+                if deadline is None:
+                    self._sync_cond.wait()
+                else:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._sync_cond.wait(left)
+        return True
+
+    def last_sync_resource_version(self) -> str:
+        """The reflector's cursor: the last list or event applied to the FIFO."""
+        return self._reflector.last_sync_resource_version()
+
+    def snapshot(self) -> tuple[str, list[Object]]:
+        """Return ``(cursor, objects)`` safe to resume from with :meth:`start_from`.
+
+        The objects are the cache as it will be once queued deltas are
+        applied; the cursor is read first, so every event up to it is
+        included (a resume may replay a few later ones, never skip any).
+        """
+        cursor = self._reflector.last_sync_resource_version()
+        return cursor, list(self._fifo.expected_state().values())
+
+    # -- threads ----------------------------------------------------------------
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _process_loop(self) -> None:
+        synced = False
+        while True:
+            try:
+                self._fifo.pop(self._process)
+            except FIFOClosedError:
+                return
+            except Exception:
+                log.exception("applying a delta failed informer=%s", self.name)
+            if not synced and self._fifo.has_synced():
+                synced = True
+                self._notify_sync()
+
+    def _process(self, delta: Delta, is_initial_list: bool) -> None:
+        obj = delta.object
+        with self._handle_lock:
+            if delta.type == DELETED:
+                self._indexer.delete(obj)
+                self._distribute((DELETE, obj, None))
+                return
+            assert isinstance(obj, dict)
+            old = self._indexer.get_by_key(meta_namespace_key(obj))
+            self._indexer.update(obj)
+            if old is None:
+                self._distribute((ADD, obj, is_initial_list))
+            elif delta.type == SYNC:
+                self._distribute((UPDATE, obj, obj))
+            elif delta.type == REPLACED and _same_version(old, obj):
+                return
+            else:
+                self._distribute((UPDATE, old, obj))
+
+    def _distribute(self, notification: Notification) -> None:
+        for listener in self._listeners:
+            listener.add(notification)
+
+    def _resync_loop(self) -> None:
+        while not self._clock.sleep(self._resync_period, self._stop_event):
+            self._fifo.resync()
+
+    def _notify_sync(self) -> None:
+        with self._sync_cond:
+            self._sync_cond.notify_all()
+
+    def __repr__(self) -> str:
+        return f"SharedIndexInformer({self.name!r})"
+
+
+def _same_version(old: Object, new: Object) -> bool:
+    old_rv = old.get("metadata", {}).get("resourceVersion")
+    return bool(old_rv) and old_rv == new.get("metadata", {}).get("resourceVersion")
+
+
+def _transformed(transform: Transform, obj: Object) -> Object:
+    try:
+        return transform(obj)
+    except Exception:
+        log.exception("transform failed; caching the object untransformed")
+        return obj

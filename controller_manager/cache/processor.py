@@ -1,0 +1,154 @@
+"""Per-handler delivery: an unbounded buffer and a thread for each handler.
+
+The informer's processing loop only appends notifications to buffers, so
+it never waits on handler code: a slow handler delays nothing but its own
+notifications, which pile up in its buffer (memory is the price; client-go
+pays it too). Each handler sees its notifications in the order the cache
+applied them. A handler that raises is logged and keeps receiving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from controller_manager.cache.listwatch import Object
+from controller_manager.cache.store import DeletedFinalStateUnknown
+
+log = logging.getLogger(__name__)
+
+OnAdd = Callable[[Object, bool], Any]
+OnUpdate = Callable[[Object, Object], Any]
+OnDelete = Callable[[Object | DeletedFinalStateUnknown], Any]
+
+ADD = "add"
+UPDATE = "update"
+DELETE = "delete"
+
+Notification = tuple[str, Any, Any]
+"""(ADD, obj, is_initial_list) | (UPDATE, old, new) | (DELETE, obj_or_tombstone, None)."""
+
+
+class EventHandlerRegistration:
+    """The handle :meth:`SharedIndexInformer.add_event_handler` returns.
+
+    Owns the handler's buffer and its thread ``informer-<name>-handler-<n>``.
+    Pass it to ``remove_event_handler`` to unregister.
+    """
+
+    def __init__(
+        self,
+        thread_name: str,
+        on_add: OnAdd | None,
+        on_update: OnUpdate | None,
+        on_delete: OnDelete | None,
+        informer_synced: Callable[[], bool],
+    ) -> None:
+        self.thread_name = thread_name
+        self._on_add = on_add
+        self._on_update = on_update
+        self._on_delete = on_delete
+        self._informer_synced = informer_synced
+        self._cond = threading.Condition()
+        self._buffer: deque[Notification] = deque()
+        self._initial_pending = 0
+        self._busy = False
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def add(self, notification: Notification) -> None:
+        """Buffer one notification (never blocks; dropped once stopped)."""
+        with self._cond:
+            if self._stopped:
+                return
+            if notification[0] == ADD and notification[2]:
+                self._initial_pending += 1
+            self._buffer.append(notification)
+            self._cond.notify()
+
+    def has_synced(self) -> bool:
+        """True once the informer synced and this handler consumed the initial list."""
+        with self._cond:
+            pending = self._initial_pending
+        return pending == 0 and self._informer_synced()
+
+    def pending(self) -> int:
+        """Notifications buffered and not yet handed to the handler."""
+        with self._cond:
+            return len(self._buffer)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until the buffer is empty and no handler call runs (real seconds).
+
+        Return False on timeout. Meant for tests and orderly shutdown.
+        """
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self._stopped or (not self._buffer and not self._busy), timeout
+            )
+
+    def start(self) -> None:
+        with self._cond:
+            if self._thread is not None or self._stopped:
+                return
+            self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop delivering; notifications still buffered are discarded."""
+        with self._cond:
+            self._stopped = True
+            self._buffer.clear()
+            self._cond.notify_all()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread to end; a handler call in flight finishes first."""
+        thread = self._thread
+        if thread is None or thread is threading.current_thread():
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def is_alive(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+                while not self._buffer and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    return
+                kind, a, b = self._buffer.popleft()
+                self._busy = True
+            try:
+                self._deliver(kind, a, b)
+            except Exception:
+                log.exception("event handler failed thread=%s notification=%s", self.name, kind)
+            finally:
+                if kind == ADD and b:
+                    with self._cond:
+                        self._initial_pending -= 1
+
+    @property
+    def name(self) -> str:
+        return self.thread_name
+
+    def _deliver(self, kind: str, a: Any, b: Any) -> None:
+        if kind == ADD:
+            if self._on_add is not None:
+                self._on_add(a, b)
+        elif kind == UPDATE:
+            if self._on_update is not None:
+                self._on_update(a, b)
+        elif self._on_delete is not None:
+            self._on_delete(a)
+
+    def __repr__(self) -> str:
+        return f"EventHandlerRegistration({self.thread_name!r})"
