@@ -1,0 +1,469 @@
+"""A controller: informer events in, reconciles out, on a fixed worker pool.
+
+Construction registers event handlers on the factory's informers (primary
+kind plus secondary watches), so events queue up from the moment the
+caches fill; :meth:`Controller.start` (called by the manager once it
+leads) starts the workers. One key is never reconciled by two workers at
+once (the workqueue's processing set), and a failing key backs off through
+the rate limiter instead of sleeping in a worker, so healthy keys never
+wait behind a poisoned one.
+
+Choices worth knowing:
+
+* **Resync** is a timer on the controller's clock (``resync_period``,
+  jittered +-10 %) that enqueues every cached primary key. The default
+  predicate drops the informer's own resync updates, so a shared informer's
+  resync period (set by whoever created it first) does not matter.
+* **reconcile_timeout** is a report, not a kill: Python cannot stop a
+  thread. A reconcile past its deadline is logged once and counted
+  (``controller_manager_reconcile_timeouts_total``); the workqueue's
+  ``workqueue_longest_running_processor_seconds`` shows it while it runs.
+  Reconcilers should watch ``ctx.stop`` and ``ctx.deadline``.
+* **Errors vs panics**: an ``Exception`` from the reconciler is an error
+  (``controller_runtime_reconcile_errors_total``). A ``BaseException``
+  that is not an ``Exception`` (``SystemExit``, ``GeneratorExit``, a
+  custom one) is a panic: counted in ``..._reconcile_panics_total`` *and*
+  as an error, as controller-runtime does for recovered panics, and the
+  worker survives. Nothing a reconciler raises kills a worker thread.
+* **Conflicts** (``client.errors.Conflict``, also when it is the
+  ``__cause__``) are retried with back-off and never count toward
+  quarantine: the watch brings the newer object. ``NotFound`` when the
+  primary object is gone from the cache is a success.
+* **Stalled** means work is waiting (queued or in flight) and nothing has
+  completed for ``stall_threshold`` seconds. An idle controller is never
+  stalled.
+* **Stop** drops keys still queued (the next leader lists everything
+  again); only in-flight reconciles are waited for.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from controller_manager.clock import REAL_CLOCK, Clock
+from controller_manager.handlers import EventMapper, WatchSpec
+from controller_manager.metrics import ControllerMetrics, ReconcileTracker
+from controller_manager.predicates import Predicate, predicate_for
+from controller_manager.quarantine import Quarantine, QuarantineEntry
+from controller_manager.reconcile import (
+    CONFLICT,
+    ERROR,
+    PANIC,
+    REQUEUE,
+    REQUEUE_AFTER,
+    SUCCESS,
+    TERMINAL,
+    Context,
+    IndexerLister,
+    KeyValueLogger,
+    Lister,
+    ReconcileFunc,
+    Reconciler,
+    Request,
+    as_reconcile_func,
+    invoke,
+)
+from controller_manager.workqueue import (
+    RateLimitingQueue,
+    ShutDown,
+    default_controller_rate_limiter,
+)
+
+__all__ = ["Controller", "ControllerOptions", "QuarantineEntry", "WatchSpec"]
+
+log = logging.getLogger(__name__)
+Object = dict[str, Any]
+
+# How often (at most) in-flight reconciles are checked against reconcile_timeout.
+_MAX_OVERRUN_TICK = 5.0
+
+
+@dataclass
+class ControllerOptions:
+    """Everything that configures one controller; validated at construction."""
+
+    name: str
+    kind: str
+    namespace: str | None = None
+    selector: dict[str, Any] | None = None
+    workers: int = 2
+    rate_limit_base: float = 0.005
+    rate_limit_max: float = 1000.0
+    rate_limit_qps: float = 10.0
+    rate_limit_burst: int = 100
+    max_retries: int = 10
+    predicate: str | Predicate = "default"
+    resync_period: float = 36000.0
+    reconcile_timeout: float | None = None
+    stall_threshold: float = 300.0
+    watches: list[WatchSpec] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.kind:
+            raise ValueError("a controller needs a name and a kind")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.max_retries < 1:
+            raise ValueError(f"max_retries must be >= 1, got {self.max_retries}")
+        if self.resync_period < 0 or self.stall_threshold <= 0:
+            raise ValueError("resync_period must be >= 0 and stall_threshold > 0")
+        if self.reconcile_timeout is not None and self.reconcile_timeout <= 0:
+            raise ValueError(f"reconcile_timeout must be > 0, got {self.reconcile_timeout}")
+        predicate_for(self.predicate)  # fail on a typo now
+
+
+def _generation(obj: Object | None) -> int | None:
+    if obj is None:
+        return None
+    gen = (obj.get("metadata") or {}).get("generation")
+    return gen if isinstance(gen, int) else None
+
+
+class Controller:
+    """Reconciles one primary kind with a pool of named worker threads.
+
+    ``informers`` is an ``InformerFactory``; ``status_writer`` is handed
+    to reconcilers as ``ctx.status``. Metrics go to ``registry`` (families
+    shared per registry); without one, to a private registry.
+    """
+
+    def __init__(
+        self,
+        options: ControllerOptions,
+        reconciler: Reconciler | ReconcileFunc,
+        *,
+        informers: Any,
+        status_writer: Any,
+        registry: CollectorRegistry | None = None,
+        clock: Clock = REAL_CLOCK,
+    ) -> None:
+        self.options = opts = options
+        self.name = opts.name
+        self.kind = opts.kind
+        self._fn = as_reconcile_func(reconciler)
+        self._status = status_writer
+        self._factory = informers
+        self._clock = clock
+        self._log = KeyValueLogger(log, {"controller": opts.name, "kind": opts.kind})
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._started = False
+        self._threads: list[threading.Thread] = []
+        self._random = random.Random()
+        self.quarantine = Quarantine(opts.max_retries)
+        self.queue: RateLimitingQueue[Request] = RateLimitingQueue(
+            opts.name,
+            registry=registry,
+            clock=clock,
+            rate_limiter=default_controller_rate_limiter(
+                base=opts.rate_limit_base,
+                max_delay=opts.rate_limit_max,
+                qps=opts.rate_limit_qps,
+                burst=opts.rate_limit_burst,
+                clock=clock,
+            ),
+        )
+        families = ControllerMetrics.for_registry(registry or CollectorRegistry())
+        self.metrics = families.for_controller(opts.name)
+        self.metrics.max_concurrent.set(opts.workers)
+        self._tracker = ReconcileTracker(
+            self.metrics,
+            depth=self.queue.__len__,
+            stall_threshold=opts.stall_threshold,
+            reconcile_timeout=opts.reconcile_timeout,
+            clock=clock,
+            logger=self._log,
+        )
+        self.metrics.track_stalled(self.is_stalled)
+        self.metrics.track_quarantined(lambda: len(self.quarantine))
+
+        predicate = predicate_for(opts.predicate)
+        self._primary = informers.informer_for(opts.kind, opts.namespace, opts.selector)
+        self._listers: dict[str, Lister] = {opts.kind: IndexerLister(self._primary.indexer)}
+        self._handles: list[tuple[Any, Any]] = []
+        self._register(self._primary, EventMapper(
+            primary_kind=opts.kind, source_kind=opts.kind, predicate=predicate,
+            enqueue=self._on_event, logger=self._log,
+        ))  # fmt: skip
+        for watch in opts.watches:
+            informer = informers.informer_for(watch.kind)
+            self._listers.setdefault(watch.kind, IndexerLister(informer.indexer))
+            self._register(informer, EventMapper(
+                primary_kind=opts.kind, source_kind=watch.kind,
+                predicate=predicate,
+                enqueue=self._on_event, watch=watch, logger=self._log,
+            ))  # fmt: skip
+
+    def _register(self, informer: Any, mapper: EventMapper) -> None:
+        handle = informer.add_event_handler(
+            on_add=mapper.on_add, on_update=mapper.on_update, on_delete=mapper.on_delete
+        )
+        self._handles.append((informer, handle))
+
+    # Lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the workers (and the resync / overrun timer); return at once.
+
+        Raise RuntimeError when called twice or after :meth:`stop`.
+        """
+        with self._lock:
+            if self._started or self._stopping.is_set():
+                raise RuntimeError(f"controller {self.name!r} already started or stopped")
+            self._started = True
+            for i in range(self.options.workers):
+                self._threads.append(threading.Thread(
+                    target=self._worker, name=f"controller-{self.name}-worker-{i}", daemon=True
+                ))  # fmt: skip
+            if self.options.resync_period > 0 or self.options.reconcile_timeout:
+                self._threads.append(threading.Thread(
+                    target=self._timer, name=f"controller-{self.name}-timer", daemon=True
+                ))  # fmt: skip
+        self._tracker.reset_waiting()  # time spent waiting for leadership is no stall
+        for thread in self._threads:
+            thread.start()
+        self._log.info("controller started workers=%d", self.options.workers)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop intake, let in-flight reconciles finish, join every thread.
+
+        Sets ``ctx.stop`` for running reconciles, removes the event
+        handlers, shuts the queue down (queued keys are dropped), then
+        waits up to ``timeout`` real seconds in all. Return True if every
+        thread ended in time; False leaves the stragglers (daemon threads)
+        running and logs them. Safe to call more than once.
+        """
+        self._stopping.set()
+        deadline = time.monotonic() + timeout
+        for informer, handle in self._handles:
+            try:
+                informer.remove_event_handler(handle, max(0.0, deadline - time.monotonic()))
+            except Exception:
+                self._log.exception("could not remove an event handler")
+        self._handles.clear()
+        self.queue.shutdown()
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        alive = [t.name for t in self._threads if t.is_alive()]
+        if alive:
+            self._log.warning(
+                "controller did not stop in time timeout=%s threads=%s", timeout, alive
+            )
+            return False
+        self._log.info("controller stopped")
+        return True
+
+    def is_alive(self) -> bool:
+        """Return True when started, not stopping, and every thread runs."""
+        return (
+            self._started
+            and not self._stopping.is_set()
+            and all(t.is_alive() for t in self._threads)
+        )
+
+    # Intake ----------------------------------------------------------------------
+
+    def _admit(self, request: Request, obj: Object | None, deleted: bool) -> bool:
+        if deleted:
+            self.quarantine.release(request)  # a deleted object gets a fresh start
+            return True
+        if obj is None:
+            obj = self._primary.indexer.get_by_key(request.key)
+        return self.quarantine.admit(request, _generation(obj))
+
+    def _on_event(self, request: Request, obj: Object | None, deleted: bool) -> None:
+        if not self._admit(request, obj, deleted):
+            self._log.debug("event ignored: key quarantined at this generation key=%s", request.key)
+            return
+        self.queue.add(request)
+        self._tracker.note_activity()
+
+    def _resync(self) -> None:
+        keys = self._primary.indexer.list_keys()
+        for key in keys:
+            request = Request.from_key(self.kind, key)
+            if self._admit(request, None, False):
+                self.queue.add(request)
+        self._tracker.note_activity()
+        self._log.info("resync enqueued cached keys count=%d", len(keys))
+
+    def requeue(self, request: Request) -> bool:
+        """Release ``request`` from quarantine and enqueue it now.
+
+        Return True if it was quarantined. A key that was not is enqueued
+        anyway (one harmless extra reconcile). Raise ValueError for a
+        request of another kind.
+        """
+        if request.kind != self.kind:
+            raise ValueError(f"controller {self.name!r} reconciles {self.kind}, not {request.kind}")
+        released = self.quarantine.release(request)
+        self.queue.forget(request)
+        self.queue.add(request)
+        self._tracker.note_activity()
+        self._log.info("requeued key=%s was_quarantined=%s", request.key, released)
+        return released
+
+    def quarantined(self) -> list[QuarantineEntry]:
+        """Return the quarantined keys, oldest first."""
+        return self.quarantine.entries()
+
+    # Workers ---------------------------------------------------------------------
+
+    def _worker(self) -> None:
+        while True:
+            try:
+                request = self.queue.get()  # bounded by shutdown() in stop()
+            except ShutDown:
+                return
+            try:
+                if not self._stopping.is_set():
+                    self._process(request)
+            except BaseException:  # a bug here must not kill the worker either
+                self._log.exception("worker failed key=%s", request.key)
+            finally:
+                self.queue.done(request)
+                self._tracker.completed()
+
+    def _process(self, request: Request) -> None:
+        obj = self._primary.indexer.get_by_key(request.key)
+        generation = _generation(obj)
+        if obj is None:
+            self.quarantine.release(request)
+        elif not self.quarantine.admit(request, generation):
+            self.queue.forget(request)
+            return
+        reconcile_id = uuid.uuid4().hex[:16]
+        logger = KeyValueLogger(log, {
+            "controller": self.name, "kind": self.kind, "namespace": request.namespace,
+            "name": request.name, "reconcile_id": reconcile_id,
+        })  # fmt: skip
+        flight = self._tracker.begin(request)
+        ctx = Context(
+            request,
+            get=lambda: self._primary.indexer.get_by_key(request.key),
+            lister=self._lister,
+            status=self._status,
+            logger=logger,
+            stop=self._stopping,
+            reconcile_id=reconcile_id,
+            deadline=flight.deadline,
+        )
+        try:
+            outcome, detail = invoke(self._fn, request, ctx)
+        finally:
+            self._tracker.end(flight)
+        self._apply(request, outcome, detail, generation, logger)
+
+    def _apply(
+        self,
+        request: Request,
+        outcome: str,
+        detail: Any,
+        generation: int | None,
+        logger: logging.LoggerAdapter,
+    ) -> None:
+        m = self.metrics
+        if outcome in (SUCCESS, REQUEUE_AFTER, REQUEUE):
+            if self.quarantine.succeeded(request):
+                logger.info("released from quarantine by a successful reconcile")
+            self._tracker.completed(success=True)
+            m.result(outcome)  # the outcome names are the metric labels
+            if outcome == REQUEUE:
+                self.queue.add_rate_limited(request)
+                return
+            self.queue.forget(request)
+            if outcome == REQUEUE_AFTER:
+                self.queue.add_after(request, detail)
+            return
+        m.result(ERROR)
+        m.errors.inc()
+        if outcome == CONFLICT:
+            logger.info("status conflict; retrying once the cache catches up error=%s", detail)
+            self.queue.add_rate_limited(request)
+            return
+        if outcome == PANIC:
+            m.panics.inc()
+        if outcome == TERMINAL:
+            m.terminal_errors.inc()
+        entry = self.quarantine.record_failure(
+            request, detail, generation, self._clock.time(), terminal=outcome == TERMINAL
+        )
+        if entry is None:
+            logger.error(
+                "reconcile failed; retrying with back-off attempt=%d max_retries=%d",
+                self.quarantine.attempts(request), self.options.max_retries, exc_info=detail,
+            )  # fmt: skip
+            self.queue.add_rate_limited(request)
+            return
+        self.queue.forget(request)
+        logger.warning(
+            "quarantined: no retries until its generation changes or it is requeued "
+            "attempts=%d generation=%s terminal=%s last_error=%r",
+            entry.attempts, entry.generation, outcome == TERMINAL, entry.last_error,
+            exc_info=detail,
+        )  # fmt: skip
+
+    def _lister(self, kind: str) -> Lister:
+        lister = self._listers.get(kind)
+        if lister is not None:
+            return lister
+        # Any informer of that kind; the unscoped one (whole kind) first.
+        matches = [(k, inf) for k, inf in self._factory.informers().items() if k.kind == kind]
+        matches.sort(key=lambda m: (m[0].namespace is not None, m[0].selector is not None))
+        if matches:
+            return IndexerLister(matches[0][1].indexer)
+        raise KeyError(f"no informer for kind {kind!r}: add a WatchSpec for it")
+
+    # Timer: resync and overrun reports ------------------------------------------
+
+    def _timer(self) -> None:
+        opts = self.options
+        now = self._clock.monotonic()
+        next_resync = now + self._jittered() if opts.resync_period > 0 else None
+        while True:
+            ticks = []
+            if opts.reconcile_timeout:
+                ticks.append(min(opts.reconcile_timeout / 4, _MAX_OVERRUN_TICK))
+            if next_resync is not None:
+                ticks.append(next_resync - now)
+            if self._clock.sleep(max(min(ticks), 0.001), self._stopping):
+                return
+            now = self._clock.monotonic()
+            self._tracker.check_overruns()
+            if next_resync is not None and now >= next_resync:
+                self._resync()
+                next_resync = now + self._jittered()
+
+    def _jittered(self) -> float:
+        return self.options.resync_period * self._random.uniform(0.9, 1.1)
+
+    def is_stalled(self) -> bool:
+        """Return True if work waits and nothing completed for ``stall_threshold``.
+
+        A controller that was never started (a standby) is not stalled.
+        """
+        return self._started and self._tracker.is_stalled()
+
+    def debug_info(self) -> dict[str, Any]:
+        """Return a JSON-able snapshot for the manager's debug and health endpoints."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "namespace": self.options.namespace,
+            "workers": self.options.workers,
+            "active": self._tracker.active,
+            "queue_depth": len(self.queue),
+            "quarantined": len(self.quarantine),
+            "stalled": self.is_stalled(),
+            "last_success_time": self._tracker.last_success,
+            "started": self._started,
+            "alive": self.is_alive(),
+        }

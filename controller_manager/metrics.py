@@ -1,0 +1,405 @@
+"""Prometheus metrics of the controller runtime, on an injected registry.
+
+Nothing here touches prometheus_client's global registry: every family is
+created on the :class:`~prometheus_client.CollectorRegistry` given, so
+tests read values from a private registry and two managers in one process
+never collide. A registry accepts a metric name once, and many controllers
+share one registry, so families are created once per registry:
+:meth:`ControllerMetrics.for_registry` / :meth:`RuntimeMetrics.for_registry`
+return the same instance for the same registry, and per-controller or
+per-kind series hang off it (:meth:`ControllerMetrics.for_controller`,
+:meth:`RuntimeMetrics.observer`).
+
+Series whose labels are known up front are created at 0, so that
+``rate()`` and alerts see a series from the first scrape rather than from
+the first incident.
+
+Names follow controller-runtime (``controller_runtime_*``) where it has one;
+the rest carry this project's ``controller_manager_`` prefix.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from controller_manager.clock import REAL_CLOCK, Clock
+
+RESULT_SUCCESS = "success"
+RESULT_ERROR = "error"
+RESULT_REQUEUE = "requeue"
+RESULT_REQUEUE_AFTER = "requeue_after"
+RECONCILE_RESULTS = (RESULT_SUCCESS, RESULT_ERROR, RESULT_REQUEUE, RESULT_REQUEUE_AFTER)
+
+WATCH_EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED", "BOOKMARK")
+WATCH_REASONS = ("initial", "expired", "error", "ended")
+STATUS_RESULTS = ("ok", "noop", "conflict", "not_found", "forbidden", "error")
+
+# controller-runtime's reconcile_time_seconds buckets.
+RECONCILE_TIME_BUCKETS = (
+    *(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5),
+    *(0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0),
+    *(6.0, 7.0, 8.0, 9.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0),
+)
+
+_T = TypeVar("_T", bound="_PerRegistry")
+
+log = logging.getLogger(__name__)
+
+
+class _PerRegistry:
+    """One instance per registry, so each family is registered exactly once."""
+
+    _instances: ClassVar[weakref.WeakKeyDictionary[CollectorRegistry, _PerRegistry]]
+    _instances_lock: ClassVar[threading.Lock]
+
+    def __init__(self, registry: CollectorRegistry, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    def __init_subclass__(cls) -> None:
+        cls._instances = weakref.WeakKeyDictionary()
+        cls._instances_lock = threading.Lock()
+
+    @classmethod
+    def for_registry(cls: type[_T], registry: CollectorRegistry, **kwargs: Any) -> _T:
+        """Return this registry's instance, creating (and registering) it once.
+
+        ``kwargs`` go to the constructor the first time and are ignored after.
+        """
+        with cls._instances_lock:
+            existing = cls._instances.get(registry)
+            if existing is None:
+                existing = cls(registry, **kwargs)
+                cls._instances[registry] = existing
+            return existing  # type: ignore[return-value]
+
+
+class ControllerMetrics(_PerRegistry):
+    """Every per-controller family; get one controller's series with :meth:`for_controller`.
+
+    Construct directly only on a fresh registry; prefer :meth:`for_registry`.
+    """
+
+    def __init__(self, registry: CollectorRegistry, **_: Any) -> None:
+        self.registry = registry
+        labels = ["controller"]
+        self.reconcile_total = Counter(
+            "controller_runtime_reconcile_total",
+            "Total number of reconciliations per controller",
+            ["controller", "result"],
+            registry=registry,
+        )
+        self.reconcile_errors = Counter(
+            "controller_runtime_reconcile_errors_total",
+            "Total number of reconciliation errors per controller",
+            labels,
+            registry=registry,
+        )
+        self.terminal_errors = Counter(
+            "controller_runtime_terminal_reconcile_errors_total",
+            "Total number of terminal reconciliation errors per controller",
+            labels,
+            registry=registry,
+        )
+        self.reconcile_panics = Counter(
+            "controller_runtime_reconcile_panics_total",
+            "Total number of reconciliation panics (BaseExceptions that are not "
+            "Exceptions) per controller",
+            labels,
+            registry=registry,
+        )
+        self.reconcile_time = Histogram(
+            "controller_runtime_reconcile_time_seconds",
+            "Length of time per reconciliation per controller",
+            labels,
+            buckets=RECONCILE_TIME_BUCKETS,
+            registry=registry,
+        )
+        self.active_workers = Gauge(
+            "controller_runtime_active_workers",
+            "Number of currently used workers per controller",
+            labels,
+            registry=registry,
+        )
+        self.max_concurrent = Gauge(
+            "controller_runtime_max_concurrent_reconciles",
+            "Maximum number of concurrent reconciles per controller",
+            labels,
+            registry=registry,
+        )
+        self.quarantined = Gauge(
+            "controller_manager_quarantined_items",
+            "Keys quarantined (no retries until fixed or requeued) per controller",
+            labels,
+            registry=registry,
+        )
+        self.stalled = Gauge(
+            "controller_manager_stalled",
+            "1 when work is waiting and nothing completed for the stall threshold",
+            labels,
+            registry=registry,
+        )
+        self.reconcile_timeouts = Counter(
+            "controller_manager_reconcile_timeouts_total",
+            "Reconciles that ran longer than the controller's reconcile_timeout",
+            labels,
+            registry=registry,
+        )
+
+    def for_controller(self, name: str) -> ControllerMetricSet:
+        """Return ``name``'s series, every one created at 0."""
+        return ControllerMetricSet(self, name)
+
+
+class ControllerMetricSet:
+    """The series of one controller (label ``controller=<name>``)."""
+
+    def __init__(self, families: ControllerMetrics, name: str) -> None:
+        self.name = name
+        self._results = {r: families.reconcile_total.labels(name, r) for r in RECONCILE_RESULTS}
+        self.errors = families.reconcile_errors.labels(name)
+        self.terminal_errors = families.terminal_errors.labels(name)
+        self.panics = families.reconcile_panics.labels(name)
+        self.reconcile_time = families.reconcile_time.labels(name)
+        self.active_workers = families.active_workers.labels(name)
+        self.max_concurrent = families.max_concurrent.labels(name)
+        self.quarantined = families.quarantined.labels(name)
+        self.stalled = families.stalled.labels(name)
+        self.timeouts = families.reconcile_timeouts.labels(name)
+
+    def result(self, result: str) -> None:
+        """Count one reconcile with ``result`` (one of :data:`RECONCILE_RESULTS`)."""
+        self._results[result].inc()
+
+    def track_stalled(self, is_stalled: Callable[[], bool]) -> None:
+        """Compute the stalled gauge at scrape time (it depends on the clock)."""
+        self.stalled.set_function(lambda: 1.0 if is_stalled() else 0.0)
+
+    def track_quarantined(self, count: Callable[[], int]) -> None:
+        """Compute the quarantined gauge at scrape time."""
+        self.quarantined.set_function(lambda: float(count()))
+
+
+class RuntimeMetrics(_PerRegistry):
+    """Watch and status-write metrics, per kind.
+
+    Wire-up (once per manager): ``InformerFactory(...,
+    observer_factory=runtime.observer)`` and ``StatusWriter(client,
+    on_result=runtime.on_status_result)``.
+    """
+
+    def __init__(self, registry: CollectorRegistry, clock: Clock = REAL_CLOCK) -> None:
+        self.registry = registry
+        self.clock = clock
+        self.watch_events = Counter(
+            "controller_manager_watch_events_total",
+            "Watch events received, by kind and event type (bookmarks included)",
+            ["kind", "type"],
+            registry=registry,
+        )
+        self.watch_restarts = Counter(
+            "controller_manager_watch_restarts_total",
+            "Watches re-opened, by kind and reason (initial, expired, error, ended)",
+            ["kind", "reason"],
+            registry=registry,
+        )
+        self.relists = Counter(
+            "controller_manager_relists_total",
+            "Full lists, by kind and reason (initial, expired, error, ended)",
+            ["kind", "reason"],
+            registry=registry,
+        )
+        self.last_event = Gauge(
+            "controller_manager_last_event_timestamp_seconds",
+            "Wall-clock time of the last watch event or bookmark, by kind",
+            ["kind"],
+            registry=registry,
+        )
+        self.status_writes = Counter(
+            "controller_manager_status_writes_total",
+            "Status writes by kind and result (ok, noop, conflict, not_found, forbidden, error)",
+            ["kind", "result"],
+            registry=registry,
+        )
+        self._known: set[str] = set()
+        self._lock = threading.Lock()
+
+    def register_kind(self, kind: str) -> None:
+        """Create every series of ``kind`` at 0 (idempotent)."""
+        with self._lock:
+            if kind in self._known:
+                return
+            self._known.add(kind)
+        for event_type in WATCH_EVENT_TYPES:
+            self.watch_events.labels(kind, event_type)
+        for reason in WATCH_REASONS:
+            self.watch_restarts.labels(kind, reason)
+            self.relists.labels(kind, reason)
+        for result in STATUS_RESULTS:
+            self.status_writes.labels(kind, result)
+
+    def observer(self, kind: str) -> KindObserver:
+        """Return the cache's ``ReflectorObserver`` for ``kind`` (an observer_factory)."""
+        self.register_kind(kind)
+        return KindObserver(self, kind)
+
+    def on_status_result(self, kind: str, result: str) -> None:
+        """Count one status write (the StatusWriter's ``on_result``)."""
+        self.register_kind(kind)
+        self.status_writes.labels(kind, result).inc()
+
+
+class KindObserver:
+    """Implements the cache's ReflectorObserver for one kind; never raises."""
+
+    def __init__(self, metrics: RuntimeMetrics, kind: str) -> None:
+        self._events = {t: metrics.watch_events.labels(kind, t) for t in WATCH_EVENT_TYPES}
+        self._metrics = metrics
+        self._last_event = metrics.last_event.labels(kind)
+        self.kind = kind
+
+    def on_event(self, event_type: str) -> None:
+        child = self._events.get(event_type)
+        if child is None:
+            child = self._metrics.watch_events.labels(self.kind, event_type)
+        child.inc()
+        self._last_event.set(self._metrics.clock.time())
+
+    def on_watch_restart(self, reason: str) -> None:
+        self._metrics.watch_restarts.labels(self.kind, reason).inc()
+
+    def on_relist(self, reason: str) -> None:
+        self._metrics.relists.labels(self.kind, reason).inc()
+
+
+@dataclass
+class InFlight:
+    """One running reconcile: what, since when (monotonic), until when."""
+
+    request: Any
+    started: float
+    deadline: float | None
+    reported: bool = False
+
+
+class ReconcileTracker:
+    """The live state behind active workers, overrun reports and the stalled flag.
+
+    "Stalled" means work is waiting (``depth() > 0`` or a reconcile in
+    flight) and nothing has completed for ``stall_threshold`` seconds,
+    counting from when the work started waiting -- so an idle controller
+    is never stalled, and neither is one that just got work after an idle
+    hour. Waiting is noticed whenever :meth:`note_activity` runs (every
+    enqueue, every completion, every health check); work that arrives
+    unnoticed (a delayed retry coming due) is at worst reported late,
+    never early. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        series: ControllerMetricSet,
+        *,
+        depth: Callable[[], int],
+        stall_threshold: float,
+        reconcile_timeout: float | None,
+        clock: Clock = REAL_CLOCK,
+        logger: logging.Logger | logging.LoggerAdapter | None = None,
+    ) -> None:
+        self._series = series
+        self._depth = depth
+        self._clock = clock
+        self._log = logger or log
+        self.stall_threshold = stall_threshold
+        self.reconcile_timeout = reconcile_timeout
+        self._lock = threading.Lock()
+        self._inflight: dict[int, InFlight] = {}
+        self._last_completion: float | None = None
+        self._waiting_since: float | None = None
+        self.last_success: float | None = None  # wall clock, for humans
+
+    @property
+    def active(self) -> int:
+        with self._lock:
+            return len(self._inflight)
+
+    def begin(self, request: Any) -> InFlight:
+        """Record the start of a reconcile; pass the result to :meth:`end`."""
+        now = self._clock.monotonic()
+        timeout = self.reconcile_timeout
+        flight = InFlight(request, now, now + timeout if timeout else None)
+        with self._lock:
+            self._inflight[id(flight)] = flight
+        self._series.active_workers.inc()
+        return flight
+
+    def end(self, flight: InFlight) -> float:
+        """Record the end of a reconcile; return its duration in seconds."""
+        now = self._clock.monotonic()
+        with self._lock:
+            self._inflight.pop(id(flight), None)
+        self._series.active_workers.dec()
+        elapsed = now - flight.started
+        self._series.reconcile_time.observe(elapsed)
+        self._check_overrun(flight, now)
+        return elapsed
+
+    def completed(self, *, success: bool = False) -> None:
+        """Record that a key was finished with (reconciled or skipped): progress."""
+        with self._lock:
+            self._last_completion = self._clock.monotonic()
+            if success:
+                self.last_success = self._clock.time()
+        self.note_activity()
+
+    def check_overruns(self) -> None:
+        """Report every in-flight reconcile past its deadline (once each)."""
+        now = self._clock.monotonic()
+        with self._lock:
+            flights = list(self._inflight.values())
+        for flight in flights:
+            self._check_overrun(flight, now)
+
+    def _check_overrun(self, flight: InFlight, now: float) -> None:
+        with self._lock:
+            if flight.deadline is None or now <= flight.deadline or flight.reported:
+                return
+            flight.reported = True
+        self._series.timeouts.inc()
+        self._log.warning(
+            "reconcile running longer than reconcile_timeout (it cannot be interrupted) "
+            "request=%s running_for=%.3f timeout=%s",
+            flight.request,
+            now - flight.started,
+            self.reconcile_timeout,
+        )
+
+    def note_activity(self) -> bool:
+        """Track when work started waiting; return True if work is waiting now."""
+        depth = self._depth()
+        with self._lock:
+            busy = depth > 0 or bool(self._inflight)
+            if not busy:
+                self._waiting_since = None
+            elif self._waiting_since is None:
+                self._waiting_since = self._clock.monotonic()
+        return busy
+
+    def reset_waiting(self) -> None:
+        """Forget when work started waiting (time spent as a standby is no stall)."""
+        with self._lock:
+            self._waiting_since = None
+        self.note_activity()
+
+    def is_stalled(self) -> bool:
+        """Return True if work waits and nothing completed for ``stall_threshold``."""
+        if not self.note_activity():
+            return False
+        with self._lock:
+            since = max(self._waiting_since or 0.0, self._last_completion or 0.0)
+        return self._clock.monotonic() - since >= self.stall_threshold

@@ -1,0 +1,271 @@
+"""The reconcile contract: what a controller author writes against.
+
+It is deliberately tiny, as in controller-runtime: a :class:`Request`
+names one object of the controller's kind (never its contents: the
+reconciler reads the *current* state from the cache, so work is
+level-triggered and bursts of events collapse into one pass); the
+reconciler returns a :class:`Result` (or None) or raises.
+
+Outcomes (applied by :class:`~controller_manager.controller.Controller`):
+
+* returns None or ``Result()`` -- success: the key's back-off is forgotten.
+* ``Result(requeue_after=d)`` with ``d > 0`` -- success, and look again in
+  ``d`` seconds (forget, then ``add_after``).
+* ``Result(requeue_after=0)`` -- "again, soon": a rate-limited requeue that
+  is not a failure (controller-runtime's ``Requeue: true``).
+* raises :class:`TerminalError` -- retrying cannot fix it: no requeue, the
+  key is quarantined until its spec changes or someone requeues it.
+* raises anything else -- a rate-limited retry; after ``max_retries``
+  failures in a row the key is quarantined.
+
+A reconciler never sees a missing object as an error: ``ctx.get()``
+returns None and the reconciler cleans up (or does nothing) and returns.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import threading
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from controller_manager.cache.listwatch import Object
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One object of the controller's primary kind: hashable work-queue item.
+
+    ``namespace`` is None (or "") for cluster-scoped objects; both spell
+    the same key.
+    """
+
+    kind: str
+    namespace: str | None
+    name: str
+
+    @property
+    def key(self) -> str:
+        """Return the cache key: ``namespace/name``, or ``name`` when cluster-scoped."""
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    @classmethod
+    def from_object(cls, obj: Object, kind: str | None = None) -> Request:
+        """Build the request for ``obj`` (``kind`` overrides ``obj["kind"]``).
+
+        Raise ValueError when the object has no kind or no name, since such
+        a request could never be found in a cache.
+        """
+        meta = obj.get("metadata") or {}
+        name = meta.get("name")
+        the_kind = kind or obj.get("kind")
+        if not name or not the_kind:
+            raise ValueError(f"object has no kind or name: kind={the_kind!r} name={name!r}")
+        return cls(the_kind, meta.get("namespace") or None, name)
+
+    @classmethod
+    def from_key(cls, kind: str, key: str) -> Request:
+        """Build the request for a cache key (``ns/name`` or ``name``)."""
+        namespace, sep, name = key.partition("/")
+        if not sep:
+            return cls(kind, None, key)
+        return cls(kind, namespace or None, name)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a successful reconcile asks for next (see the module doc)."""
+
+    requeue_after: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.requeue_after is not None and self.requeue_after < 0:
+            raise ValueError(f"requeue_after must be >= 0, got {self.requeue_after}")
+
+
+class TerminalError(Exception):
+    """A failure that retrying cannot fix (bad data in Git, an unsupported spec).
+
+    The key is not retried: it is quarantined until an event with a new
+    ``metadata.generation`` arrives, the requeue API is called, or it
+    reconciles successfully for another reason.
+    """
+
+
+class Lister(Protocol):
+    """Read-only view of one informer's cache. Objects are shared: never mutate them."""
+
+    def get(self, namespace: str | None, name: str) -> Object | None: ...
+
+    def list(self, namespace: str | None = None) -> builtins.list[Object]: ...
+
+    def by_index(self, index_name: str, value: str) -> builtins.list[Object]: ...
+
+
+class IndexerLister:
+    """A :class:`Lister` over a cache ``Indexer`` (get_by_key / list / by_index)."""
+
+    def __init__(self, indexer: Any) -> None:
+        self._indexer = indexer
+
+    def get(self, namespace: str | None, name: str) -> Object | None:
+        key = f"{namespace}/{name}" if namespace else name
+        return self._indexer.get_by_key(key)
+
+    def list(self, namespace: str | None = None) -> builtins.list[Object]:
+        if namespace:
+            return list(self._indexer.by_index("namespace", namespace))
+        return list(self._indexer.list())
+
+    def by_index(self, index_name: str, value: str) -> builtins.list[Object]:
+        return list(self._indexer.by_index(index_name, value))
+
+
+class Context:
+    """What a reconciler may use; built fresh for every reconcile.
+
+    ``stop`` is set when the controller shuts down; a long reconcile should
+    check it (and ``deadline``: the monotonic time past which the
+    controller reports the reconcile as overrunning, or None) and return
+    early, because Python cannot interrupt a thread.
+    """
+
+    def __init__(
+        self,
+        request: Request,
+        *,
+        get: Callable[[], Object | None],
+        lister: Callable[[str], Lister],
+        status: Any,
+        logger: logging.LoggerAdapter,
+        stop: threading.Event,
+        reconcile_id: str,
+        deadline: float | None = None,
+    ) -> None:
+        self.request = request
+        self.status = status
+        self.logger = logger
+        self.stop = stop
+        self.reconcile_id = reconcile_id
+        self.deadline = deadline
+        self._get = get
+        self._lister = lister
+
+    def get(self) -> Object | None:
+        """Return the cached primary object, or None when it is gone (not an error)."""
+        return self._get()
+
+    def lister(self, kind: str) -> Lister:
+        """Return read access to the cache of ``kind``.
+
+        Raise KeyError when no informer for the kind exists (declare it as a
+        watch of the controller so that its cache is started and synced).
+        """
+        return self._lister(kind)
+
+
+@runtime_checkable
+class Reconciler(Protocol):
+    """An object that reconciles one request; may return None for success."""
+
+    def reconcile(self, request: Request, ctx: Context) -> Result | None: ...
+
+
+ReconcileFunc = Callable[[Request, Context], Result | None]
+"""A plain function accepted wherever a :class:`Reconciler` is."""
+
+
+def as_reconcile_func(reconciler: Reconciler | ReconcileFunc) -> ReconcileFunc:
+    """Return the callable to invoke for ``reconciler`` (object or function).
+
+    Raise TypeError for anything else, at construction rather than at the
+    first event.
+    """
+    method = getattr(reconciler, "reconcile", None)
+    if callable(method):
+        return method
+    if callable(reconciler):
+        return reconciler
+    raise TypeError(
+        f"not a reconciler: {reconciler!r} (need reconcile(request, ctx) or a function)"
+    )
+
+
+class KeyValueLogger(logging.LoggerAdapter):
+    """A LoggerAdapter that appends its context as ``key=value`` to each message.
+
+    The fields also go to ``record.context`` (a dict) for structured
+    handlers; they cannot go to the record itself because ``name`` is a
+    LogRecord attribute. The suffix keeps plain-text logs greppable by key.
+    """
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        fields = dict(self.extra or {})
+        extra = dict(kwargs.get("extra") or {})
+        extra["context"] = fields
+        kwargs["extra"] = extra
+        suffix = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        return (f"{msg} {suffix}" if suffix else msg), kwargs
+
+
+# Outcomes of one reconcile, as the controller applies them (module doc).
+SUCCESS = "success"
+REQUEUE = "requeue"
+REQUEUE_AFTER = "requeue_after"
+ERROR = "error"
+CONFLICT = "conflict"
+TERMINAL = "terminal"
+PANIC = "panic"
+
+
+def invoke(fn: ReconcileFunc, request: Request, ctx: Context) -> tuple[str, Any]:
+    """Call ``fn`` and classify what happened; never raises.
+
+    Return ``(outcome, detail)``: detail is the exception for ERROR,
+    CONFLICT, TERMINAL and PANIC, the delay for REQUEUE_AFTER, else None.
+    A ``Conflict`` anywhere in the ``__cause__`` chain is a CONFLICT; a
+    ``NotFound`` while the primary object is gone from the cache is a
+    SUCCESS (it was deleted meanwhile). A non-Result return is an ERROR.
+    """
+    from controller_manager.client.errors import Conflict, NotFound
+
+    try:
+        result = fn(request, ctx)
+    except TerminalError as exc:
+        return TERMINAL, exc
+    except Exception as exc:
+        if _caused_by(exc, Conflict):
+            return CONFLICT, exc
+        if _caused_by(exc, NotFound) and ctx.get() is None:
+            return SUCCESS, None
+        return ERROR, exc
+    except BaseException as exc:  # not an Exception: a "panic"; the worker survives
+        return PANIC, exc
+    if result is None:
+        return SUCCESS, None
+    if not isinstance(result, Result):
+        return ERROR, TypeError(f"reconciler returned {type(result).__name__}, not Result or None")
+    if result.requeue_after is None:
+        return SUCCESS, None
+    if result.requeue_after == 0:
+        return REQUEUE, None
+    return REQUEUE_AFTER, result.requeue_after
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(10):  # bounded: a cause chain may be cyclic
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__
+    return False
