@@ -158,7 +158,11 @@ class FakeClock:
         try:
             if timeout is not None and timeout <= 0:
                 return
-            cond.wait()
+            # A caller that read the time before registering here can miss
+            # an advance() made in between; with a timeout it depends on
+            # time, so wake it shortly to re-check (wake-ups may be
+            # spurious by contract). Without one, only a notify matters.
+            cond.wait(None if timeout is None else self._STOP_POLL)
         finally:
             with self._lock:
                 held, count = self._conditions[key]

@@ -70,11 +70,21 @@ class RealFIFO:
     ``known`` is the indexer the consumer keeps up to date; :meth:`replace`
     and :meth:`resync` read it. ``transform`` is applied to each object as
     it enters (never to tombstones, whose object is already cached).
+    ``on_synced`` is called (without the FIFO's lock) when a replace or
+    :meth:`mark_synced` makes :meth:`has_synced` true with nothing to pop:
+    no pop will follow to announce it.
     """
 
-    def __init__(self, known: Indexer, *, transform: Transform | None = None) -> None:
+    def __init__(
+        self,
+        known: Indexer,
+        *,
+        transform: Transform | None = None,
+        on_synced: Callable[[], None] | None = None,
+    ) -> None:
         self._known = known
         self._transform = transform
+        self._on_synced = on_synced
         self._lock = threading.Lock()
         self._not_empty = threading.Condition(self._lock)
         self._items: deque[tuple[str, Delta]] = deque()
@@ -122,9 +132,9 @@ class RealFIFO:
                 if key not in listed_keys:
                     tombstone = DeletedFinalStateUnknown(key, last)
                     self._push_locked(key, Delta(DELETED, tombstone))
-            if not self._populated:
-                self._populated = True
-                self._initial_count = len(self._items)
+            synced_now = self._populate_locked()
+        if synced_now:
+            self._announce_synced()
 
     def resync(self) -> None:
         """Queue a ``Sync`` delta for every cached object with nothing queued.
@@ -147,9 +157,9 @@ class RealFIFO:
     def mark_synced(self) -> None:
         """Count the FIFO as populated with nothing to pop (cache seeded elsewhere)."""
         with self._lock:
-            if not self._populated:
-                self._populated = True
-                self._initial_count = len(self._items)
+            synced_now = self._populate_locked()
+        if synced_now:
+            self._announce_synced()
 
     # -- the consumer -----------------------------------------------------
 
@@ -234,6 +244,22 @@ class RealFIFO:
                 # Deltas before any replace: synced once they are consumed.
                 self._populated = True
                 self._initial_count = len(self._items)
+
+    def _populate_locked(self) -> bool:
+        """Fix the initial count once; True if that made the FIFO synced at once."""
+        if self._populated:
+            return False
+        self._populated = True
+        self._initial_count = len(self._items)
+        return self._initial_count == 0
+
+    def _announce_synced(self) -> None:
+        if self._on_synced is None:
+            return
+        try:
+            self._on_synced()
+        except Exception:
+            log.exception("on_synced callback failed")
 
     def _push_locked(self, key: str, delta: Delta) -> None:
         self._items.append((key, delta))

@@ -80,7 +80,9 @@ class SharedIndexInformer:
         self._transform = transform
         self._clock = clock
         self._indexer = Indexer(indexers)
-        self._fifo = RealFIFO(self._indexer, transform=transform)
+        # An empty first list syncs the FIFO with no delta for the processing
+        # loop to pop, so the FIFO itself must wake wait_for_cache_sync.
+        self._fifo = RealFIFO(self._indexer, transform=transform, on_synced=self._notify_sync)
         self._reflector = Reflector(
             lister_watcher, self._fifo, name=name, clock=clock, observer=observer
         )

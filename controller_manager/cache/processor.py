@@ -71,9 +71,14 @@ class EventHandlerRegistration:
 
     def has_synced(self) -> bool:
         """True once the informer synced and this handler consumed the initial list."""
+        # Informer first: once it is synced every initial add has already
+        # been counted here (they are buffered before the FIFO counts them
+        # popped), so the count read next is complete. The other order can
+        # read 0 just before the last initial adds are buffered.
+        if not self._informer_synced():
+            return False
         with self._cond:
-            pending = self._initial_pending
-        return pending == 0 and self._informer_synced()
+            return self._initial_pending == 0
 
     def pending(self) -> int:
         """Notifications buffered and not yet handed to the handler."""
