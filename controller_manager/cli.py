@@ -1,0 +1,159 @@
+"""Command line: ``controller-manager --config FILE`` (or ``python -m controller_manager``).
+
+Exit codes: 0 after a clean shutdown (or a valid ``--check-config``), 1 on
+a runtime failure or a second signal, 2 for any configuration problem
+(bad flags, bad file, unknown import path, a kind the API does not serve),
+always before anything has started serving.
+
+Flags override the file. Like ``python -m``, the current directory is put
+on ``sys.path`` so reconcilers written next to the config
+(``examples.reconcilers.taxonomy:reconcile``) import without PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from controller_manager import __version__
+from controller_manager.config import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    Config,
+    ConfigError,
+    load_config,
+    parse_bind_address,
+    parse_duration,
+)
+from controller_manager.logs import add_secrets, configure_logging
+
+__all__ = ["build_parser", "main"]
+
+log = logging.getLogger("controller_manager")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    p = argparse.ArgumentParser(
+        prog="controller-manager",
+        description="Run GitStore controllers: informers, workqueues and reconcilers.",
+    )
+    p.add_argument("--config", "-c", required=True, type=Path, help="YAML config file")
+    p.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the config (imports, and kinds against the API) and exit 0 or 2",
+    )
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="with --check-config: do not contact the API (kinds are not checked)",
+    )
+    p.add_argument("--metrics-bind-address", help="host:port for /metrics ('0' disables)")
+    p.add_argument("--health-probe-bind-address", help="host:port for probes and admin API")
+    p.add_argument("--log-format", choices=LOG_FORMATS)
+    p.add_argument("--log-level", type=str.lower, choices=LOG_LEVELS)
+    p.add_argument("--graceful-shutdown-timeout", help="duration, e.g. 30s")
+    p.add_argument("--cache-sync-timeout", help="duration, e.g. 2m")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def _apply_overrides(config: Config, args: argparse.Namespace) -> None:
+    """Let flags win over the file; raise ConfigError naming the flag on bad values."""
+
+    def fail(flag: str, reason: str) -> ConfigError:
+        return ConfigError("command line", flag, reason)
+
+    for flag, section in (
+        ("metrics_bind_address", config.metrics),
+        ("health_probe_bind_address", config.health),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            try:
+                parse_bind_address(value)
+            except ValueError as exc:
+                raise fail("--" + flag.replace("_", "-"), str(exc)) from None
+            section.bind_address = value
+    if args.log_format is not None:
+        config.logging.format = args.log_format
+    if args.log_level is not None:
+        config.logging.level = args.log_level
+    for flag in ("graceful_shutdown_timeout", "cache_sync_timeout"):
+        value = getattr(args, flag)
+        if value is not None:
+            try:
+                setattr(config.shutdown, flag, parse_duration(value))
+            except ValueError as exc:
+                raise fail("--" + flag.replace("_", "-"), str(exc)) from None
+
+
+def _secrets(config: Config) -> list[str]:
+    """Every token the config can lead to, for the log redaction filter."""
+    found = [config.api.token, config.health.admin_token]
+    for env in (config.api.token_env, config.health.admin_token_env):
+        if env:
+            found.append(os.environ.get(env))
+    if config.api.token_file is not None:
+        try:
+            found.append(config.api.token_file.read_text(encoding="utf-8").strip())
+        except OSError:
+            pass  # the client reports an unreadable token file itself
+    return [s for s in found if s]
+
+
+def _report(err: ConfigError) -> None:
+    for each in err.errors:
+        print(f"config error: {each}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse flags, load the config, run the manager; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on bad flags, like every config error
+    if args.offline and not args.check_config:
+        parser.error("--offline only applies with --check-config")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    configure_logging(args.log_level or "info", args.log_format or "text")
+    try:
+        config = load_config(args.config, resolve=True)
+        _apply_overrides(config, args)
+    except ConfigError as err:
+        _report(err)
+        return EXIT_CONFIG
+    configure_logging(config.logging.level, config.logging.format, secrets=_secrets(config))
+
+    if args.check_config and args.offline:
+        print(f"{args.config}: OK (kinds not checked: --offline)")
+        return EXIT_OK
+
+    from controller_manager.manager import Manager  # heavy: only once the config is good
+
+    manager = Manager(config)
+    if args.check_config:
+        try:
+            manager.check_api()
+        except ConfigError as err:
+            _report(err)
+            return EXIT_CONFIG
+        finally:
+            manager.stop(timeout=10.0)
+        print(f"{args.config}: OK")
+        return EXIT_OK
+    add_secrets(*_secrets(config))
+    try:
+        return manager.run()
+    except ConfigError as err:
+        _report(err)
+        return EXIT_CONFIG

@@ -1,0 +1,181 @@
+"""Process-wide logging set-up: stdlib :mod:`logging`, one line per record.
+
+Two formats: ``text`` for people at a terminal, ``json`` (one object per
+line) for log pipelines. Context the runtime attaches through
+``LoggerAdapter``/``extra`` (controller, kind, namespace, name,
+reconcile_id, ...) is kept in both.
+
+Tokens must never reach a log line. Code here never logs one on purpose,
+but an exception message or a URL can carry one by accident, so
+:class:`RedactingFilter` scrubs every configured secret from the final
+message (arguments, extras and tracebacks included) as a last line of
+defence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+__all__ = ["JsonFormatter", "RedactingFilter", "TextFormatter", "add_secrets", "configure_logging"]
+
+REDACTED = "[REDACTED]"
+
+# The attribute where the runtime's KeyValueLogger puts its fields (a dict).
+_CONTEXT = "context"
+
+# Attributes every LogRecord has; anything else on a record came from
+# ``extra=`` or an adapter and is context worth printing.
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS}
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    ts = datetime.fromtimestamp(record.created, tz=timezone.utc)
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(record.msecs):03d}Z"
+
+
+def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
+    """The traceback, preferring the (possibly redacted) cached text."""
+    if record.exc_text:
+        return record.exc_text
+    if record.exc_info:
+        return formatter.formatException(record.exc_info)
+    return None
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, context extras, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in _extras(record).items():
+            if key == _CONTEXT and isinstance(value, dict):
+                for ck, cv in value.items():  # the runtime's LoggerAdapter context
+                    doc.setdefault(ck, cv)
+            else:
+                doc.setdefault(key, value)
+        exc = _exception_text(self, record)
+        if exc:
+            doc["exc"] = exc
+        return json.dumps(doc, default=str, separators=(",", ":"))
+
+
+class TextFormatter(logging.Formatter):
+    """``TS LEVEL logger: msg key=value ...`` for people reading a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        # The runtime's adapter already appends its context to the message.
+        extras = " ".join(
+            f"{k}={v}" for k, v in _extras(record).items() if v is not None and k != _CONTEXT
+        )
+        line = f"{_timestamp(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        if extras:
+            line = f"{line} {extras}"
+        exc = _exception_text(self, record)
+        if exc:
+            line = f"{line}\n{exc}"
+        return line
+
+
+class RedactingFilter(logging.Filter):
+    """Replace every configured secret in a record's message, extras and traceback.
+
+    Attached to the handler (not a logger) so it sees records from every
+    logger, third-party ones included. Secrets shorter than 4 characters
+    are ignored: redacting ``"a"`` would garble every line.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets: list[str] = []
+        self.add_secrets(secrets)
+
+    def add_secrets(self, secrets: Iterable[str]) -> None:
+        """Add secrets (empty or very short ones are skipped); longest are replaced first."""
+        merged = set(self._secrets) | {s for s in secrets if s and len(s) >= 4}
+        self._secrets = sorted(merged, key=len, reverse=True)
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        message = record.getMessage()
+        scrubbed = self._scrub(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        for key, value in _extras(record).items():
+            if isinstance(value, str):
+                setattr(record, key, self._scrub(value))
+            elif isinstance(value, dict):
+                setattr(record, key, {
+                    k: self._scrub(v) if isinstance(v, str) else v for k, v in value.items()
+                })  # fmt: skip
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._scrub(record.exc_text)
+            record.exc_info = None  # the scrubbed text is what gets printed
+        return True
+
+
+_HANDLER_NAME = "controller-manager"
+
+
+def configure_logging(
+    level: str = "info",
+    fmt: str = "text",
+    *,
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> logging.Handler:
+    """Install one handler on the root logger (replacing an earlier one of ours).
+
+    Return the handler so tests can inspect it. Calling again (e.g. after
+    the config overrides the CLI's early defaults) reconfigures in place
+    rather than doubling every line.
+    """
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if old.get_name() == _HANDLER_NAME:
+            root.removeHandler(old)
+            old.close()
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(RedactingFilter(secrets))
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper()))
+    # Quiet chatty libraries: their debug lines would drown reconcile lines.
+    for noisy in ("urllib3", "uvicorn", "uvicorn.access", "httpx"):
+        logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
+    return handler
+
+
+def add_secrets(*secrets: str | None) -> None:
+    """Redact more secrets from now on (e.g. tokens learned after start-up)."""
+    for handler in logging.getLogger().handlers:
+        if handler.get_name() != _HANDLER_NAME:
+            continue
+        for flt in handler.filters:
+            if isinstance(flt, RedactingFilter):
+                flt.add_secrets(s for s in secrets if s)

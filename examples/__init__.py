@@ -1,0 +1,1 @@
+"""Example configuration, manifests and reconcilers (importable as ``examples.*``)."""

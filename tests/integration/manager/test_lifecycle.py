@@ -1,0 +1,193 @@
+"""Start-up and shutdown: readiness after sync, config errors against the API, signals."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from controller_manager.cli import main
+from controller_manager.config import load_config
+from controller_manager.manager import Manager
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    yield
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() == "controller-manager":
+            root.removeHandler(handler)
+
+
+def test_readyz_turns_ready_only_after_caches_sync(write_config, api, scripted, h) -> None:
+    api.faults(latency_ms=700)  # every list is slow: the sync takes a while
+    config = load_config(write_config(h.PRODUCT_CONTROLLER))
+    manager = Manager(config, reconcilers={"tests:scripted": scripted})
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            manager.start()
+        except BaseException as exc:
+            errors.append(exc)
+
+    starter = threading.Thread(target=start, name="test-manager-start")
+    starter.start()
+    try:
+        h.wait_for(lambda: manager.probe_url or errors, what="the probe server")
+        assert not errors
+        url = manager.probe_url
+        seen = []
+        while True:
+            resp = requests.get(url + "/readyz?verbose", timeout=10)
+            seen.append(resp.status_code)
+            if resp.status_code == 200:
+                synced = [i.has_synced() for i in manager.factory.informers().values()]
+                break
+            # liveness holds while syncing: a slow start is not a dead process
+            assert requests.get(url + "/healthz", timeout=10).status_code == 200
+            assert len(seen) < 2000, "never became ready"
+            time.sleep(h.POLL)
+        assert seen[0] == 500 and synced and all(synced)
+        api.faults(latency_ms=0)
+        starter.join(h.WAIT)
+        assert not starter.is_alive() and not errors
+        one = requests.get(url + "/readyz/informer-Product", timeout=10)
+        assert one.status_code == 200 and one.text == "ok"
+    finally:
+        api.faults(latency_ms=0)
+        starter.join(h.WAIT)
+        assert manager.stop(timeout=15.0)
+
+
+def test_check_config_against_the_api(write_config, capsys) -> None:
+    good = write_config(
+        """
+  - {kind: Product, reconciler: "examples.reconcilers.namespace:reconcile"}
+  - {kind: BackfillJob, reconciler: "examples.reconcilers.backfill:reconcile"}
+"""
+    )
+    assert main(["--config", str(good), "--check-config"]) == 0
+    bad = write_config(
+        """
+  - {kind: Product, reconciler: "examples.reconcilers.namespace:reconcile"}
+  - kind: Widget
+    reconciler: "examples.reconcilers.namespace:reconcile"
+    watches: [{kind: Gizmo, owner: true}]
+""",
+        name="bad.yaml",
+    )
+    assert main(["--config", str(bad), "--check-config"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: controllers[1].kind: the API does not serve kind 'Widget'" in err
+    assert f"{bad}: controllers[1].watches[0].kind: the API does not serve kind 'Gizmo'" in err
+    # Without --check-config too: exit 2 before any server starts.
+    assert main(["--config", str(bad)]) == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+SLOW_RECONCILER = """
+import os, pathlib, time
+
+TICK = 0.05
+
+def reconcile(request, ctx):
+    marks = pathlib.Path(os.environ["MARKS"])
+    (marks / f"start-{request.name}").touch()
+    deadline = time.monotonic() + float(os.environ["SLOW"])
+    while time.monotonic() < deadline:  # real work would check ctx.stop; this one finishes
+        time.sleep(TICK)
+    (marks / f"done-{request.name}").touch()
+"""
+
+
+def _spawn(tmp_path: Path, manifests_dir: Path, slow: float) -> tuple[subprocess.Popen, str, str]:
+    """Run ``python -m controller_manager`` in embedded mode with a slow reconciler."""
+    (tmp_path / "slowrec.py").write_text(SLOW_RECONCILER)
+    marks = tmp_path / "marks"
+    marks.mkdir(exist_ok=True)
+    probe = f"127.0.0.1:{_free_port()}"
+    (tmp_path / "proc.yaml").write_text(textwrap.dedent(
+        f"""
+        api: {{embedded: {{manifests: {manifests_dir.name}}}}}
+        controllers:
+          - {{kind: Product, reconciler: "slowrec:reconcile", workers: 2}}
+        metrics: {{bind_address: "0"}}
+        health: {{bind_address: "{probe}"}}
+        shutdown: {{graceful_shutdown_timeout: 15s}}
+        """
+    ))  # fmt: skip
+    env = {**os.environ, "MARKS": str(marks), "SLOW": str(slow)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller_manager", "-c", "proc.yaml", "--log-level", "info"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    return proc, str(marks), f"http://{probe}"
+
+
+def _wait_in_flight(proc: subprocess.Popen, marks: str, h) -> list[str]:
+    def started() -> list[str]:
+        assert proc.poll() is None, proc.communicate(timeout=5)[0]
+        return sorted(p for p in os.listdir(marks) if p.startswith("start-"))
+
+    return h.wait_for(lambda: len(started()) == 2 and started(), timeout=60, what="2 in flight")
+
+
+def test_sigterm_lets_in_flight_reconciles_finish_and_exits_0(tmp_path, manifests_dir, h) -> None:
+    proc, marks, _ = _spawn(tmp_path, manifests_dir, slow=2.0)
+    try:
+        in_flight = _wait_in_flight(proc, marks, h)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, out
+    assert elapsed < 15.0, f"shutdown took {elapsed:.1f}s"
+    done = sorted(p for p in os.listdir(marks) if p.startswith("done-"))
+    assert done == [p.replace("start-", "done-") for p in in_flight], out
+    assert "manager stopped clean=True" in out
+
+
+def test_second_signal_exits_at_once_with_1(tmp_path, manifests_dir, h) -> None:
+    proc, marks, probe = _spawn(tmp_path, manifests_dir, slow=60.0)
+    try:
+        _wait_in_flight(proc, marks, h)
+        proc.send_signal(signal.SIGTERM)
+        # The first signal is handled once the manager reports itself not ready.
+        h.wait_for(
+            lambda: requests.get(probe + "/readyz/shutdown", timeout=5).status_code == 500,
+            what="the graceful stop to begin",
+        )
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=15)
+        elapsed = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 1, out
+    assert elapsed < 5.0
+    assert not [p for p in os.listdir(marks) if p.startswith("done-")]

@@ -1,0 +1,94 @@
+"""API trouble: dropped streams, compaction, restarts. The manager always converges."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REASONS = ("initial", "expired", "error", "ended")
+
+
+def relists(h, manager, kind: str) -> float:
+    return sum(
+        h.metric(manager, "controller_manager_relists_total", kind=kind, reason=r) for r in REASONS
+    )
+
+
+def restarts(h, manager, kind: str) -> float:
+    return sum(
+        h.metric(manager, "controller_manager_watch_restarts_total", kind=kind, reason=r)
+        for r in REASONS
+    )
+
+
+def apply_product(api, name: str, title: str) -> None:
+    api.apply(
+        "apiVersion: catalog.gitstore.dev/v1beta1\nkind: Product\n"
+        f"metadata: {{name: {name}, namespace: acme}}\n"
+        f"spec: {{title: {title}, categoryRef: {{name: laptops}}}}\n"
+    )
+
+
+def generation_observed(h, manager, name: str, generation: int) -> bool:
+    obj = h.get(manager, "Product", "acme", name) or {}
+    return (obj.get("status") or {}).get("observedGeneration") == generation
+
+
+def test_dropped_streams_resume_from_the_cursor_without_a_list(start_manager, api, h) -> None:
+    manager = start_manager(h.PRODUCT_CONTROLLER)
+    h.wait_for(lambda: generation_observed(h, manager, "x1", 1))
+    assert relists(h, manager, "Product") == 1  # the initial list
+    before = restarts(h, manager, "Product")
+    api.faults(drop_streams=True)
+    h.wait_for(lambda: restarts(h, manager, "Product") > before, what="the watch to re-open")
+    apply_product(api, "x1", "X1 v2")
+    h.wait_for(lambda: generation_observed(h, manager, "x1", 2), what="the change after resume")
+    assert relists(h, manager, "Product") == 1, "a dropped stream must not cause a list"
+
+
+def test_compaction_forces_a_relist_and_outage_deletes_arrive_as_gone(
+    start_manager, scripted, api, h
+) -> None:
+    manager = start_manager(h.PRODUCT_CONTROLLER)
+    h.wait_for(lambda: generation_observed(h, manager, "air", 1))
+    h.wait_for(lambda: generation_observed(h, manager, "x1", 1))
+    # Outage: streams cut and the next requests refused, so the reflector backs off
+    # while the object is deleted and the event log compacted behind its cursor.
+    api.faults(fail_next_requests=1, status=503)
+    api.faults(drop_streams=True)
+    assert api.delete("Product", "acme", "air")
+    apply_product(api, "x1", "X1 during the outage")
+    api.faults(compact=True)
+    h.wait_for(
+        lambda: h.metric(manager, "controller_manager_relists_total", kind="Product",
+                         reason="expired") >= 1,
+        what="a relist after the cursor expired",
+    )  # fmt: skip
+    h.wait_for(lambda: scripted.count("air", present=False) >= 1, what="air reconciled as gone")
+    h.wait_for(lambda: generation_observed(h, manager, "x1", 2), what="x1's outage change")
+    (ctl,) = manager.controllers
+    assert ctl.quarantined() == []
+    assert manager.healthy() and manager.ready()
+
+
+def test_api_restart_converges_again(start_manager, api, h) -> None:
+    manager = start_manager(h.PRODUCT_CONTROLLER + h.TAXONOMY_CONTROLLER)
+    h.wait_for(lambda: generation_observed(h, manager, "x1", 1))
+    h.wait_for(lambda: h.observed(manager, "CategoryTaxonomy", "acme", "laptops"))
+    api.faults(restart=True)  # new incarnation: every cursor and resourceVersion changes
+    h.wait_for(
+        lambda: (
+            relists(h, manager, "Product") >= 2 and relists(h, manager, "CategoryTaxonomy") >= 2
+        ),
+        what="relists after the restart",
+    )
+    apply_product(api, "x1", "X1 after restart")
+    h.wait_for(lambda: generation_observed(h, manager, "x1", 2), what="convergence after restart")
+    api.apply(
+        "apiVersion: catalog.gitstore.dev/v1beta1\nkind: CategoryTaxonomy\n"
+        "metadata: {name: laptops, namespace: acme}\n"
+        "spec: {title: Laptops, parentRef: {name: electronics}}\n"
+    )
+    h.wait_for(lambda: h.observed(manager, "CategoryTaxonomy", "acme", "laptops"))
+    assert all(not c.quarantined() for c in manager.controllers)
