@@ -1,0 +1,291 @@
+"""Ingest throughput: watch decoding into the cache, and paged lists.
+
+Prints one JSON object:
+
+* ``events_per_s`` -- 50,000 recorded MODIFIED events (~1 KB objects) fed
+  as 64 KiB chunks from memory through the client's watch decoder ->
+  reflector -> FIFO -> indexer -> one handler adding the key to a
+  ``workqueue.Queue``; timed from the watch opening to the handler's
+  50,000th call.
+* ``baseline_events_per_s`` -- the same bytes through plain sseclient-py
+  plus ``json.loads``, nothing else; ``ratio`` = the two (target >= 0.60).
+* ``list_objects_per_s`` -- ``Client.list`` of 100,000 objects from the
+  embedded API; ``list_baseline_objects_per_s`` -- a plain paged
+  ``requests`` + ``json.loads`` loop over the same pages; ``list_ratio``
+  (target >= 0.80). Best of ``LIST_ROUNDS`` for each.
+
+Recording: the embedded API admits ``OBJECTS`` products, then
+``RECORDED`` status writes (``WRITERS`` threads sharing one client, so the
+pooled session is exercised too) make real MODIFIED events; a watch from the
+cursor before the writes captures the server's raw SSE bytes. Writing
+50,000 statuses over HTTP would take minutes, so the recorded frames are
+replicated up to 50,000 with fresh, increasing cursors (``id:``, the
+event's and the object's resourceVersion are rewritten per copy). The
+keep-alive comments and framing are the server's own.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import requests
+import sseclient
+
+from controller_manager.apiserver.embedded import EmbeddedAPIServer
+from controller_manager.cache.informer import SharedIndexInformer
+from controller_manager.cache.listwatch import ListResult
+from controller_manager.cache.store import meta_namespace_key
+from controller_manager.client import Client, StatusWriter
+from controller_manager.client.graphql import RESOURCES
+from controller_manager.client.watch import MemoryWatch
+from controller_manager.workqueue import Queue
+
+EVENTS = 50_000
+OBJECTS = 1_000
+RECORDED = 2_000
+WRITERS = 16
+LIST_OBJECTS = 100_000
+LIST_PAGE = 1_000
+LIST_ROUNDS = 1
+CHUNK = 64 * 1024
+NS = "bench"
+
+
+def product(i: int, namespace: str = NS) -> dict[str, Any]:
+    return {
+        "apiVersion": "catalog.gitstore.dev/v1beta1",
+        "kind": "Product",
+        "metadata": {"name": f"product-{i:06d}", "namespace": namespace, "labels": {"tier": "a"}},
+        "spec": {
+            "title": f"Product {i}",
+            "description": "A sturdy, well-reviewed catalogue item. " * 9,
+            "attributes": {"colour": "graphite", "weight": "1.4kg", "sku": f"SKU-{i:08d}"},
+        },
+    }
+
+
+def record(api: EmbeddedAPIServer) -> tuple[list[dict[str, Any]], bytes]:
+    """Return the listed objects and raw SSE bytes of RECORDED MODIFIED events."""
+    for start in range(0, OBJECTS, 500):
+        api.apply([product(i) for i in range(start, min(start + 500, OBJECTS))])
+    client = Client(api.url, token=api.token, pool_size=WRITERS)
+    listed = client.list("Product", NS, page_size=1000)
+    writer = StatusWriter(client)
+    objs = list(listed.items)
+
+    def write(worker: int) -> None:
+        # Each worker owns every WRITERS-th object, so version chains never cross.
+        for n in range(worker, RECORDED, WRITERS):
+            i = n % OBJECTS
+            objs[i] = writer.update_status(objs[i], observed_generation=n + 2).object
+
+    with ThreadPoolExecutor(WRITERS, thread_name_prefix="bench-writer") as pool:
+        list(pool.map(write, range(WRITERS)))
+    response = requests.post(
+        api.url + "/graphql/stream",
+        json={
+            "query": "subscription W($kind: String!, $namespace: String, $rv: String) {"
+            " watchResources(kind: $kind, namespace: $namespace, resourceVersion: $rv)"
+            " { type kind namespace name resourceVersion object } }",
+            "variables": {"kind": "Product", "namespace": NS, "rv": listed.resource_version},
+        },
+        headers={"Authorization": f"Bearer {api.token}", "Accept": "text/event-stream"},
+        stream=True,
+        timeout=(5, 30),
+    )
+    response.raise_for_status()
+    raw = bytearray()
+    while raw.count(b"event: next") < RECORDED:
+        chunk = response.raw.read1(CHUNK)
+        if not chunk:
+            break
+        raw += chunk
+    response.close()
+    client.close()
+    return listed.items, bytes(raw)
+
+
+def replicate(raw: bytes) -> bytes:
+    """Return EVENTS ``next`` frames (plus keep-alives seen) and ``complete``."""
+    frames = [f + b"\n\n" for f in raw.split(b"\n\n") if f]
+    events = [f for f in frames if f.startswith(b"event: next") and b'"MODIFIED"' in f]
+    events = events[:RECORDED]
+    out: list[bytes] = [f for f in frames if f.startswith(b":")][:1]
+    seq = 0
+    while seq < EVENTS:
+        for frame in events:
+            if seq >= EVENTS:
+                break
+            rv = frame.split(b"\n", 2)[1][len(b"id: ") :]
+            fresh = b"bench.%d" % (seq + 1)
+            out.append(
+                frame.replace(b"id: " + rv + b"\n", b"id: " + fresh + b"\n").replace(
+                    b'"' + rv + b'"', b'"' + fresh + b'"'
+                )
+            )
+            seq += 1
+    out.append(b"event: complete\ndata: \n\n")
+    return b"".join(out)
+
+
+def chunked(data: bytes) -> list[bytes]:
+    return [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)]
+
+
+def baseline(chunks: list[bytes]) -> float:
+    start = time.perf_counter()
+    n = 0
+    for event in sseclient.SSEClient(iter(chunks)).events():
+        if event.event == "next":
+            json.loads(event.data)
+            n += 1
+    elapsed = time.perf_counter() - start
+    assert n == EVENTS, n
+    return n / elapsed
+
+
+class _IdleWatch:
+    """What the reflector gets after the recorded stream ends: nothing, until closed."""
+
+    def __init__(self) -> None:
+        self._closed = threading.Event()
+
+    def __iter__(self) -> _IdleWatch:
+        return self
+
+    def __next__(self) -> Any:
+        self._closed.wait()
+        raise StopIteration
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+class _RecordedListerWatcher:
+    def __init__(self, items: list[dict[str, Any]], chunks: list[bytes]) -> None:
+        self.items = items
+        self.chunks = chunks
+        self.opened = threading.Event()
+        self.opened_at = 0.0
+        self._served = False
+
+    def list(self) -> ListResult:
+        return ListResult([json.loads(json.dumps(o)) for o in self.items], "bench.0")
+
+    def watch(self, resource_version: str) -> Any:
+        if self._served:
+            return _IdleWatch()
+        self._served = True
+        self.opened_at = time.perf_counter()
+        self.opened.set()
+        return MemoryWatch(iter(self.chunks))
+
+
+def pipeline(items: list[dict[str, Any]], chunks: list[bytes]) -> float:
+    lw = _RecordedListerWatcher(items, chunks)
+    informer = SharedIndexInformer(lw, name="bench-ingest")
+    queue: Queue[str] = Queue("bench-ingest")
+    done = threading.Event()
+    count = 0
+    finished_at = 0.0
+
+    def on_update(old: dict[str, Any], new: dict[str, Any]) -> None:
+        nonlocal count, finished_at
+        queue.add(meta_namespace_key(new))
+        count += 1
+        if count == EVENTS:
+            finished_at = time.perf_counter()
+            done.set()
+
+    informer.add_event_handler(on_update=on_update)
+    informer.start()
+    try:
+        if not done.wait(300):
+            raise RuntimeError(f"pipeline saw {count} of {EVENTS} events")
+    finally:
+        informer.stop(10)
+        queue.shutdown()
+    return EVENTS / (finished_at - lw.opened_at)
+
+
+def list_rates(api: EmbeddedAPIServer) -> tuple[float, float]:
+    for start in range(0, LIST_OBJECTS, 5000):
+        api.apply([product(i, "bench-list") for i in range(start, start + 5000)])
+    client = Client(api.url, token=api.token, read_timeout=120)
+    session = requests.Session()
+    headers = {"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"}
+
+    def plain() -> int:
+        items: list[Any] = []
+        after = None
+        while True:
+            variables = {"kind": "Product", "namespace": "bench-list", "first": LIST_PAGE}
+            if after:
+                variables["after"] = after
+            body = {"query": RESOURCES, "variables": variables}
+            resp = session.post(
+                api.url + "/graphql", data=json.dumps(body), headers=headers, timeout=(5, 120)
+            )
+            page = json.loads(resp.content)["data"]["resources"]
+            items.extend(edge["node"] for edge in page["edges"])
+            if not page["pageInfo"]["hasNextPage"]:
+                return len(items)
+            after = page["pageInfo"]["endCursor"]
+
+    ours_best = base_best = 0.0
+    for _ in range(LIST_ROUNDS):
+        start = time.perf_counter()
+        n = len(client.list("Product", "bench-list", page_size=LIST_PAGE).items)
+        ours_best = max(ours_best, n / (time.perf_counter() - start))
+        start = time.perf_counter()
+        n2 = plain()
+        base_best = max(base_best, n2 / (time.perf_counter() - start))
+        assert n == n2 == LIST_OBJECTS, (n, n2)
+    client.close()
+    session.close()
+    return ours_best, base_best
+
+
+def main() -> int:
+    t0 = time.perf_counter()
+    phases: dict[str, float] = {}
+    with EmbeddedAPIServer(
+        retention=RECORDED + OBJECTS + 10,
+        subscriber_buffer=RECORDED + 10,
+        bookmark_interval=3600,
+        heartbeat_interval=3600,
+    ) as api:
+        items, raw = record(api)
+        phases["record_s"] = round(time.perf_counter() - t0, 1)
+        stream = replicate(raw)
+        chunks = chunked(stream)
+        base = max(baseline(chunks) for _ in range(3))
+        ours = max(pipeline(items, chunks) for _ in range(3))
+        phases["watch_s"] = round(time.perf_counter() - t0 - phases["record_s"], 1)
+        list_ours, list_base = list_rates(api)
+    result = {
+        "events": EVENTS,
+        "recorded_events": RECORDED,
+        "stream_bytes": len(stream),
+        "avg_frame_bytes": round(len(stream) / EVENTS),
+        "events_per_s": round(ours),
+        "baseline_events_per_s": round(base),
+        "ratio": round(ours / base, 3),
+        "list_objects": LIST_OBJECTS,
+        "list_objects_per_s": round(list_ours),
+        "list_baseline_objects_per_s": round(list_base),
+        "list_ratio": round(list_ours / list_base, 3),
+        **phases,
+        "runtime_s": round(time.perf_counter() - t0, 1),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""The gitstore-api client: list, get, kinds, watch and the raw status write."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import os
+from typing import Any
+
+from controller_manager.cache.listwatch import ListResult
+from controller_manager.client import graphql
+from controller_manager.client.auth import TokenSource
+from controller_manager.client.errors import (
+    ListExpired,
+    RequestContext,
+    Unavailable,
+)
+from controller_manager.client.graphql import KindInfo
+from controller_manager.client.listwatch import ClientListerWatcher
+from controller_manager.client.normalize import normalize_object
+from controller_manager.client.transport import Transport, error_from_response
+from controller_manager.client.watch import StreamWatch, watch_variables
+from controller_manager.clock import REAL_CLOCK, Clock
+
+log = logging.getLogger(__name__)
+
+Selector = dict[str, Any]
+
+
+class Client:
+    """A thread-safe gitstore-api client over one pooled HTTP session.
+
+    ``token`` / ``token_env`` / ``token_file`` name the bearer token source
+    (first given wins; a file or env var is re-read after a 401).
+    ``ca_file`` overrides the CA bundle; ``client_cert`` is a PEM path or a
+    ``(cert, key)`` pair. ``pool_size`` should cover the workers and
+    watches sharing the client. ``read_timeout`` bounds every read of a
+    query; ``heartbeat_timeout`` (3 server heartbeats) bounds every read of
+    a watch stream. Reads retry transient failures up to ``max_retries``
+    times with jittered exponential back-off (``backoff_base`` doubling up
+    to ``backoff_max``), sleeping on ``clock``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        token_env: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
+        ca_file: str | None = None,
+        client_cert: str | tuple[str, str] | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        heartbeat_timeout: float = 45.0,
+        pool_size: int = 10,
+        max_retries: int = 5,
+        clock: Clock = REAL_CLOCK,
+        backoff_base: float = 0.2,
+        backoff_max: float = 10.0,
+        max_list_restarts: int = 3,
+    ) -> None:
+        self.heartbeat_timeout = heartbeat_timeout
+        self.max_list_restarts = max_list_restarts
+        self.transport = Transport(
+            url,
+            tokens=TokenSource(token, token_env=token_env, token_file=token_file),
+            ca_file=ca_file,
+            client_cert=client_cert,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            pool_size=pool_size,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            clock=clock,
+        )
+
+    @property
+    def url(self) -> str:
+        return self.transport.url
+
+    def __repr__(self) -> str:
+        return f"Client(url={self.url!r}, token_source={self.transport.tokens.describe()!r})"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close pooled connections and cut retry back-offs short. Idempotent.
+
+        Open watches are not closed here: their owners close them.
+        """
+        self.transport.close()
+
+    # -- queries -----------------------------------------------------------
+
+    def _query(self, body: dict[str, Any], context: RequestContext) -> dict[str, Any]:
+        response = self.transport.post("/graphql", body, context)
+        try:
+            payload = json.loads(response.content)
+        except ValueError as exc:
+            raise Unavailable(f"answer is not JSON: {exc}", context=context) from None
+        return graphql.raise_for_errors(payload, context)
+
+    def _read(self, body: dict[str, Any], context: RequestContext) -> dict[str, Any]:
+        return self.transport.call(context, lambda: self._query(body, context), idempotent=True)
+
+    def list(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        selector: Selector | None = None,
+        page_size: int = 500,
+    ) -> ListResult:
+        """Return every object of ``kind`` (following pages) and the list's cursor.
+
+        The cursor is the one the first page carried: watching from it
+        misses nothing. On ``LIST_EXPIRED`` the list starts over from the
+        first page, at most ``max_list_restarts`` times, then
+        :class:`ListExpired` is raised. Transient failures of a page are
+        retried per the client's retry rules.
+        """
+        context = RequestContext("list", kind, namespace)
+        restarts = 0
+        while True:
+            try:
+                return self._list_once(kind, namespace, selector, page_size, context)
+            except ListExpired:
+                if restarts >= self.max_list_restarts:
+                    raise
+                restarts += 1
+                log.info("list_restart %s reason=LIST_EXPIRED restart=%d", context, restarts)
+
+    def _list_once(
+        self,
+        kind: str,
+        namespace: str | None,
+        selector: Selector | None,
+        page_size: int,
+        context: RequestContext,
+    ) -> ListResult:
+        items: list[dict[str, Any]] = []
+        resource_version: str | None = None
+        after: str | None = None
+        while True:
+            body = graphql.body(
+                graphql.RESOURCES,
+                "Resources",
+                {
+                    "kind": kind,
+                    "namespace": namespace,
+                    "selector": selector,
+                    "first": page_size,
+                    "after": after,
+                },
+            )
+            page = graphql.field(self._read(body, context), "resources", context)
+            try:
+                edges = page["edges"]
+                info = page["pageInfo"]
+                rv = page["resourceVersion"]
+                items.extend([normalize_object(edge["node"]) for edge in edges])
+                has_next = bool(info["hasNextPage"])
+                after = info.get("endCursor")
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise Unavailable(f"malformed resources page: {exc!r}", context=context) from None
+            if resource_version is None:
+                if not isinstance(rv, str):
+                    raise Unavailable("resources page has no resourceVersion", context=context)
+                resource_version = rv
+            if not has_next:
+                return ListResult(items, resource_version)
+            if not after:
+                raise Unavailable("hasNextPage without endCursor", context=context)
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """Return one object, or None when it does not exist."""
+        context = RequestContext("get", kind, namespace, name)
+        body = graphql.body(
+            graphql.RESOURCE, "Resource", {"kind": kind, "namespace": namespace, "name": name}
+        )
+        obj = graphql.field(self._read(body, context), "resource", context)
+        if obj is None:
+            return None
+        if not isinstance(obj, dict):
+            raise Unavailable("resource is not an object", context=context)
+        return normalize_object(obj)
+
+    def kinds(self) -> builtins.list[KindInfo]:
+        """Return every kind the API serves, core and CRD-defined."""
+        context = RequestContext("kinds")
+        data = self._read(graphql.body(graphql.KINDS, "Kinds", {}), context)
+        return graphql.decode_kinds(data, context)
+
+    # -- watch -------------------------------------------------------------
+
+    def watch(
+        self,
+        kind: str,
+        resource_version: str,
+        namespace: str | None = None,
+        selector: Selector | None = None,
+        allow_bookmarks: bool = True,
+    ) -> StreamWatch:
+        """Open a watch delivering every change strictly after ``resource_version``.
+
+        ``""`` means future events only. A rejection before the stream
+        opens raises its typed error at once (no retry here: the reflector
+        owns watch back-off). An expired cursor raises
+        :class:`WatchExpired` from the iterator.
+        """
+        context = RequestContext("watch", kind, namespace)
+        body = graphql.body(
+            graphql.WATCH,
+            "Watch",
+            watch_variables(kind, resource_version, namespace, selector, allow_bookmarks),
+        )
+        response = self.transport.post(
+            "/graphql/stream", body, context, stream=True, read_timeout=self.heartbeat_timeout
+        )
+        content_type = response.headers.get("Content-Type", "")
+        if not content_type.startswith("text/event-stream"):
+            err = error_from_response(response, context)
+            response.close()
+            raise err
+        log.debug("watch_opened %s resource_version=%s", context, resource_version)
+        return StreamWatch(response, context)
+
+    def lister_watcher(
+        self, kind: str, namespace: str | None = None, selector: Selector | None = None
+    ) -> ClientListerWatcher:
+        """Return a ListerWatcher for one (kind, namespace, selector).
+
+        Its signature fits ``InformerFactory(lister_watcher_factory=...)``.
+        """
+        return ClientListerWatcher(self, kind, namespace, selector)
+
+    # -- the one write -----------------------------------------------------
+
+    def update_resource_status(
+        self, status_input: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """Send ``updateResourceStatus``; return ``(object, conflict_resource_version)``.
+
+        ``status_input`` is an ``UpdateResourceStatusInput``; prefer
+        :class:`~controller_manager.client.status.StatusWriter`, which builds
+        and checks it. Retried only when the request surely was not sent.
+        Raises :class:`NotFound`, :class:`Forbidden` and the other typed
+        errors.
+        """
+        context = RequestContext(
+            "update_status",
+            status_input.get("kind"),
+            status_input.get("namespace"),
+            status_input.get("name"),
+        )
+        body = graphql.body(graphql.UPDATE_STATUS, "UpdateResourceStatus", {"input": status_input})
+        data = self.transport.call(context, lambda: self._query(body, context), idempotent=False)
+        payload = graphql.field(data, "updateResourceStatus", context)
+        if not isinstance(payload, dict):
+            raise Unavailable("updateResourceStatus payload is not an object", context=context)
+        conflict = payload.get("conflict")
+        if isinstance(conflict, dict):
+            current = conflict.get("currentResourceVersion")
+            return None, str(current) if current is not None else ""
+        obj = payload.get("object")
+        if not isinstance(obj, dict):
+            raise Unavailable("updateResourceStatus returned no object", context=context)
+        return normalize_object(obj), None

@@ -1,0 +1,279 @@
+"""Watch streams: GraphQL-over-SSE frames in, typed watch events out.
+
+Two layers, so the decoding can be fed from memory (tests, benchmarks):
+
+* :func:`decode_events` turns an iterable of byte chunks into
+  :class:`~controller_manager.cache.listwatch.WatchEvent` objects, using
+  ``sseclient-py`` for the SSE framing. ``next`` frames yield events (or
+  raise the typed error they carry), ``complete`` ends iteration normally,
+  anything that breaks the contract raises :class:`MalformedStream` naming
+  the problem, and chunks running out without ``complete`` is a transient
+  failure too (the connection dropped).
+* :class:`StreamWatch` runs that decoder over a streaming HTTP response and
+  implements the :class:`~controller_manager.cache.listwatch.Watch`
+  protocol: the socket's read timeout is the heartbeat timeout (a
+  keep-alive comment is a read, so it counts as life), a silent stream
+  raises :class:`StreamStalled`, and :meth:`StreamWatch.close` from any
+  thread shuts the socket down so a reader blocked in ``recv`` wakes at
+  once and sees the end of iteration.
+
+``SLOW_CONSUMER`` is raised as :class:`SlowConsumer`, a *transient* error:
+the reflector reconnects from its last cursor (never re-lists), and the cut
+stays distinguishable from a normal end, which upstream's was not.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import requests
+import sseclient
+import urllib3
+
+from controller_manager.cache.listwatch import BOOKMARK, EVENT_TYPES, WatchEvent
+from controller_manager.client.errors import (
+    ApiError,
+    ConnectionFailed,
+    MalformedStream,
+    RequestContext,
+    StreamStalled,
+)
+from controller_manager.client.graphql import error_from_graphql
+from controller_manager.client.normalize import normalize_object
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 65536
+
+
+class _ChunkSource:
+    """What ``sseclient.SSEClient`` wants: an iterable of bytes with ``close()``."""
+
+    __slots__ = ("_chunks", "_iter")
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+        self._iter = iter(chunks)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._iter
+
+    def __next__(self) -> bytes:
+        return next(self._iter)
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+
+def decode_event(data: str, context: RequestContext) -> WatchEvent:
+    """Decode one ``next`` frame's data into a WatchEvent, or raise its error."""
+    try:
+        payload = json.loads(data)
+    except ValueError as exc:
+        raise MalformedStream(f"frame is not JSON: {exc}", context=context) from None
+    if payload.__class__ is not dict:
+        raise MalformedStream("frame is not a JSON object", context=context)
+    errors = payload.get("errors")
+    if errors:
+        raise error_from_graphql(errors[0] if errors.__class__ is list else errors, context)
+    try:
+        wr = payload["data"]["watchResources"]
+        type_ = wr["type"]
+        rv = wr["resourceVersion"]
+        obj = wr["object"]
+    except (KeyError, TypeError) as exc:
+        raise MalformedStream(f"event lacks field {exc}", context=context) from None
+    if type_ not in EVENT_TYPES:
+        raise MalformedStream(f"unknown event type {type_!r}", context=context)
+    if rv.__class__ is not str or not rv:
+        raise MalformedStream("event has no resourceVersion", context=context)
+    if obj.__class__ is dict:
+        normalize_object(obj)
+    elif obj is not None or type_ != BOOKMARK:
+        raise MalformedStream(f"{type_} event has no object", context=context)
+    return WatchEvent(type_, obj, rv)
+
+
+def decode_events(chunks: Iterable[bytes], context: RequestContext) -> Iterator[WatchEvent]:
+    """Yield the watch events carried by SSE ``chunks`` (any split into bytes).
+
+    Return normally on ``event: complete``. Raise the typed error of an
+    error frame (:class:`WatchExpired`, :class:`SlowConsumer`, ...),
+    :class:`MalformedStream` for a frame that breaks the contract, and
+    :class:`MalformedStream` when the chunks run out without ``complete``.
+    """
+    for frame in sseclient.SSEClient(_ChunkSource(chunks)).events():
+        name = frame.event
+        if name == "next":
+            yield decode_event(frame.data, context)
+        elif name == "complete":
+            return
+        else:
+            raise MalformedStream(f"unknown SSE event {name!r}", context=context)
+    raise MalformedStream("stream ended without complete", context=context)
+
+
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    """Find the socket under a streaming response (None once it is released)."""
+    raw = response.raw
+    conn = getattr(raw, "_connection", None)
+    sock = getattr(conn, "sock", None)
+    if isinstance(sock, socket.socket):
+        return sock
+    fp: Any = getattr(raw, "_fp", None)
+    try:
+        sock = fp.fp.raw._sock
+    except AttributeError:
+        return None
+    return sock if isinstance(sock, socket.socket) else None
+
+
+class StreamWatch:
+    """An open watch over one streaming response; see the module doc.
+
+    Iterate for events. Iteration ends (StopIteration) on ``complete`` and
+    after :meth:`close`; otherwise it raises a typed error, after which the
+    watch is closed. Not for use by two reading threads at once; closing
+    from any thread is safe and idempotent.
+    """
+
+    def __init__(self, response: requests.Response, context: RequestContext) -> None:
+        self._response = response
+        self._context = context
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._released = False
+        self._reading = False
+        self._closed_by_caller = False
+        self._events = decode_events(self._chunks(), context)
+
+    def _chunks(self) -> Iterator[bytes]:
+        read1 = self._response.raw.read1
+        while True:
+            chunk = read1(CHUNK_SIZE)
+            if not chunk:
+                return
+            yield chunk
+
+    def __iter__(self) -> StreamWatch:
+        return self
+
+    def __next__(self) -> WatchEvent:
+        with self._lock:
+            if self._closed.is_set():
+                self._release_locked()
+                raise StopIteration
+            self._reading = True
+        try:
+            return next(self._events)
+        except StopIteration:
+            self._finish()
+            raise
+        except ApiError:
+            self._finish()
+            if self._closed_by_caller:
+                raise StopIteration from None
+            raise
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            self._finish()
+            if self._closed_by_caller:
+                raise StopIteration from None
+            raise StreamStalled(
+                "no byte read within the heartbeat timeout; stream closed", context=self._context
+            ) from exc
+        except Exception as exc:
+            # Resets, TLS errors, and whatever a socket shut down under a
+            # reader raises: an error unless the caller closed the watch.
+            self._finish()
+            if self._closed_by_caller:
+                raise StopIteration from None
+            raise ConnectionFailed(
+                f"stream broken: {type(exc).__name__}: {exc}", context=self._context
+            ) from exc
+        finally:
+            with self._lock:
+                self._reading = False
+                if self._closed.is_set():
+                    self._release_locked()
+
+    def _finish(self) -> None:
+        self._closed.set()
+
+    def _release_locked(self) -> None:
+        # Called with self._lock held, and never while a reader is inside
+        # the response: closing it under a reader could corrupt its state.
+        if self._released:
+            return
+        self._released = True
+        try:
+            self._response.close()
+        except Exception as exc:  # closing must never raise
+            log.debug("watch_close_error %s error=%r", self._context, exc)
+
+    def close(self) -> None:
+        """End the watch from any thread; a blocked reader wakes at once. Idempotent.
+
+        The socket is shut down (not just closed): ``recv`` in another
+        thread returns at once, which closing a response does not promise.
+        """
+        with self._lock:
+            if self._closed.is_set():
+                return
+            self._closed_by_caller = True
+            self._closed.set()
+            if not self._reading:
+                self._release_locked()
+                return
+            # A reader is inside recv: wake it; it releases the response.
+            sock = _socket_of(self._response)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed
+
+    def __repr__(self) -> str:
+        return f"StreamWatch({self._context}, closed={self._closed.is_set()})"
+
+
+class MemoryWatch:
+    """A :class:`Watch` over chunks already in memory (tests and benchmarks)."""
+
+    def __init__(self, chunks: Iterable[bytes], context: RequestContext | None = None) -> None:
+        self._closed = False
+        self._events = decode_events(chunks, context or RequestContext("watch"))
+
+    def __iter__(self) -> MemoryWatch:
+        return self
+
+    def __next__(self) -> WatchEvent:
+        if self._closed:
+            raise StopIteration
+        return next(self._events)
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def watch_variables(
+    kind: str,
+    resource_version: str,
+    namespace: str | None,
+    selector: dict[str, Any] | None,
+    allow_bookmarks: bool,
+) -> dict[str, Any]:
+    """Return the ``watchResources`` variables for a request."""
+    return {
+        "kind": kind,
+        "namespace": namespace,
+        "selector": selector,
+        "resourceVersion": resource_version,
+        "allowBookmarks": allow_bookmarks,
+    }
