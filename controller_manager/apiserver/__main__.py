@@ -1,0 +1,110 @@
+"""Run the reference gitstore-api: `python -m controller_manager.apiserver`.
+
+The first log line names the URL (useful with `--port 0`). Without
+`--tokens` one all-grants token is minted and printed once to stdout
+(never logged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+
+import uvicorn
+
+from .auth import TokenError
+from .server import APIServer, ServerConfig
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The CLI; every flag maps onto one `ServerConfig` field."""
+    p = argparse.ArgumentParser(prog="python -m controller_manager.apiserver")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=4000)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--git-repo", metavar="PATH")
+    src.add_argument("--manifests", metavar="DIR")
+    p.add_argument("--branch", default="main")
+    p.add_argument("--tokens", metavar="FILE")
+    p.add_argument("--retention", type=int, default=1000)
+    p.add_argument("--bookmark-interval", type=float, default=10.0)
+    p.add_argument("--heartbeat-interval", type=float, default=15.0)
+    p.add_argument("--max-stream-seconds", type=float, default=600.0)
+    p.add_argument("--git-poll-interval", type=float, default=1.0)
+    p.add_argument("--subscriber-buffer", type=int, default=1000)
+    p.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until SIGINT / SIGTERM; return the exit status."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+    )
+    log = logging.getLogger("controller_manager.apiserver")
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        git_repo=args.git_repo,
+        branch=args.branch,
+        manifests=args.manifests,
+        tokens_file=args.tokens,
+        retention=args.retention,
+        bookmark_interval=args.bookmark_interval,
+        heartbeat_interval=args.heartbeat_interval,
+        max_stream_seconds=args.max_stream_seconds,
+        git_poll_interval=args.git_poll_interval,
+        subscriber_buffer=args.subscriber_buffer,
+    )
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    # IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted sockets (no 40 ms Nagle stalls).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        print(f"cannot bind {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    sock.listen(2048)
+    host, port = sock.getsockname()[:2]
+    log.info("apiserver listening url=http://%s:%d", host, port)
+    try:
+        server = APIServer(config)
+        server.load()
+    except (TokenError, OSError, ValueError) as exc:
+        log.error("startup failed error=%s", exc)
+        sock.close()
+        return 2
+    if server.generated_token:
+        print(f"generated all-grants token (shown once): {server.generated_token}", flush=True)
+    log.info(
+        "apiserver ready objects=%d incarnation=%s source=%s",
+        server.store.count(),
+        server.store.incarnation,
+        args.git_repo or args.manifests,
+    )
+    server.start_background()
+    uv = uvicorn.Server(
+        uvicorn.Config(
+            server.app(),
+            log_level=args.log_level.lower(),
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
+    )
+    try:
+        uv.run(sockets=[sock])
+    finally:
+        server.stop_background()
+        sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

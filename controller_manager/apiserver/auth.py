@@ -1,0 +1,98 @@
+"""Bearer tokens and grants.
+
+Grants: `*.read`, `*.status.write`, `<Kind>.read`, `<Kind>.status.write`
+(kind names compared case-insensitively) and `admin` (the Git pipeline's
+stand-in: admin endpoints only, it implies no read or write grant).
+Without a tokens file the server mints one token holding every grant.
+Tokens are never logged; only principals are.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ALL_GRANTS = frozenset({"*.read", "*.status.write", "admin"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a token belongs to and what it may do."""
+
+    name: str
+    grants: frozenset[str]
+
+    def can(self, kind: str, verb: str) -> bool:
+        """Whether this principal holds `<kind>.<verb>` or `*.<verb>`."""
+        if f"*.{verb}" in self.grants:
+            return True
+        wanted = f"{kind}.{verb}".lower()
+        return any(g.lower() == wanted for g in self.grants)
+
+    @property
+    def admin(self) -> bool:
+        """Whether admin endpoints are allowed."""
+        return "admin" in self.grants
+
+
+class TokenError(ValueError):
+    """The tokens file is malformed."""
+
+
+class Authenticator:
+    """Maps bearer tokens to principals in constant time per token."""
+
+    def __init__(self, tokens: dict[str, Principal]) -> None:
+        self._tokens = dict(tokens)
+
+    @classmethod
+    def generated(cls) -> tuple[Authenticator, str]:
+        """An authenticator with one fresh all-grants token, and that token."""
+        token = secrets.token_urlsafe(24)
+        return cls({token: Principal("generated-admin", ALL_GRANTS)}), token
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Authenticator:
+        """Load `tokens: [{token, principal, grants: [...]}]` from YAML."""
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise TokenError(f"{path}: {exc}") from exc
+        entries = data.get("tokens") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            raise TokenError(f"{path}: tokens: expected a list")
+        tokens: dict[str, Principal] = {}
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get("token"), str):
+                raise TokenError(f"{path}: tokens[{i}]: token must be a string")
+            grants = entry.get("grants") or []
+            if not isinstance(grants, list) or not all(isinstance(g, str) for g in grants):
+                raise TokenError(f"{path}: tokens[{i}].grants: expected a list of strings")
+            name = str(entry.get("principal") or f"token-{i}")
+            tokens[entry["token"]] = Principal(name, frozenset(grants))
+        return cls(tokens)
+
+    def authenticate(self, authorization: str | None) -> Principal | None:
+        """The principal for an `Authorization: Bearer <token>` header, or None."""
+        if not authorization:
+            return None
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        token = token.strip()
+        found = None
+        for known, principal in self._tokens.items():
+            if hmac.compare_digest(known.encode(), token.encode()):
+                found = principal
+        return found
+
+    def token_with(self, grant: str) -> str | None:
+        """Some token holding `grant` (for the embedded server's conveniences)."""
+        for token, principal in self._tokens.items():
+            if grant in principal.grants:
+                return token
+        return None

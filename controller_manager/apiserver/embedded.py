@@ -1,0 +1,183 @@
+"""The reference server inside the current process, for tests and demos.
+
+`EmbeddedAPIServer` binds a free loopback port itself (so `url` is known
+before start), runs uvicorn with its own event loop in one named thread,
+and waits for `server.started` with a bounded timeout. `stop()` ends every
+open stream, stops the Git poller and joins both threads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+import requests
+import uvicorn
+
+from .server import APIServer, ServerConfig
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+
+
+class EmbeddedAPIServer:
+    """A running reference API on `http://127.0.0.1:<free port>`.
+
+    Use as a context manager or call `start()` / `stop()`. Without
+    `tokens_file`, `token` and `admin_token` are the generated all-grants
+    token; with one, `token` is None and `admin_token` is the first token
+    in the file holding `admin` (or None).
+    """
+
+    def __init__(
+        self,
+        *,
+        git_repo: str | None = None,
+        branch: str = "main",
+        manifests: str | None = None,
+        tokens_file: str | None = None,
+        retention: int = 1000,
+        bookmark_interval: float = 10.0,
+        heartbeat_interval: float = 15.0,
+        max_stream_seconds: float = 600.0,
+        git_poll_interval: float = 1.0,
+        subscriber_buffer: int = 1000,
+    ) -> None:
+        self.config = ServerConfig(
+            host="127.0.0.1",
+            port=0,
+            git_repo=git_repo,
+            branch=branch,
+            manifests=manifests,
+            tokens_file=tokens_file,
+            retention=retention,
+            bookmark_interval=bookmark_interval,
+            heartbeat_interval=heartbeat_interval,
+            max_stream_seconds=max_stream_seconds,
+            git_poll_interval=git_poll_interval,
+            subscriber_buffer=subscriber_buffer,
+        )
+        self.server = APIServer(self.config)
+        self.token: str | None = self.server.generated_token
+        self.admin_token: str | None = self.server.auth.token_with("admin")
+        self.url = ""
+        self._sock: socket.socket | None = None
+        self._uvicorn: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._http = requests.Session()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> EmbeddedAPIServer:
+        """Load the spec, bind, serve; return once accepting (or raise)."""
+        if self._thread is not None:
+            return self
+        self.server.load()
+        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted
+        # sockets whose proto says TCP; without it every response waits ~40 ms
+        # for a delayed ACK (Nagle).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(2048)
+        self._sock = sock
+        port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(
+            self.server.app(),
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+            backlog=2048,
+        )
+        self._uvicorn = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._uvicorn.run, kwargs={"sockets": [sock]}, name=f"apiserver-{port}"
+        )
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._uvicorn.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"embedded apiserver did not start within {START_TIMEOUT}s")
+            time.sleep(0.01)
+        self.server.start_background()
+        log.info("embedded apiserver started url=%s", self.url)
+        return self
+
+    def stop(self) -> None:
+        """End streams, stop the poller and uvicorn, join threads (bounded)."""
+        self.server.stop_background(STOP_TIMEOUT)
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT)
+            if self._thread.is_alive() and self._uvicorn is not None:
+                self._uvicorn.force_exit = True
+                self._thread.join(STOP_TIMEOUT)
+            self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._http.close()
+
+    def __enter__(self) -> EmbeddedAPIServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- test conveniences (over the admin HTTP endpoints) ------------------------------
+
+    def _admin_post(self, path: str, data: bytes, ctype: str, params: Any = None) -> Any:
+        if self.admin_token is None:
+            raise RuntimeError("no token with the admin grant")
+        resp = self._http.post(
+            self.url + path,
+            data=data,
+            params=params,
+            headers={"Authorization": f"Bearer {self.admin_token}", "Content-Type": ctype},
+            timeout=30,
+        )
+        if resp.status_code >= 400 and not (path == "/admin/delete" and resp.status_code == 404):
+            raise RuntimeError(f"{path} failed status={resp.status_code} body={resp.text}")
+        return resp.json()
+
+    def apply(
+        self, manifests: str | dict[str, Any] | list[dict[str, Any]], revision: str = "admin"
+    ) -> dict[str, Any]:
+        """Admit one or many manifests (YAML text, a dict or a list of dicts)."""
+        if isinstance(manifests, str):
+            return self._admin_post(
+                "/admin/apply", manifests.encode(), "application/yaml", {"revision": revision}
+            )
+        body = json.dumps(manifests).encode()
+        return self._admin_post("/admin/apply", body, "application/json", {"revision": revision})
+
+    def delete(self, kind: str, namespace: str | None, name: str) -> bool:
+        """Delete one object; False if it did not exist."""
+        body = json.dumps({"kind": kind, "namespace": namespace, "name": name}).encode()
+        return bool(self._admin_post("/admin/delete", body, "application/json")["deleted"])
+
+    def faults(self, **kwargs: Any) -> dict[str, Any]:
+        """Inject faults: drop_streams, compact, restart, conflict_next_status_writes,
+        fail_next_requests (+ status), latency_ms."""
+        return self._admin_post("/admin/faults", json.dumps(kwargs).encode(), "application/json")
+
+    def metrics_text(self) -> str:
+        """The server's own /metrics body."""
+        return self._http.get(self.url + "/metrics", timeout=30).text

@@ -1,0 +1,66 @@
+"""The API server's own Prometheus metrics, on a registry per instance.
+
+Never the global registry: tests and the manager run several servers and
+runtimes in one process, and each must scrape only its own numbers.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+STATUS_RESULTS = ("ok", "noop", "conflict", "not_found", "forbidden")
+
+
+class Metrics:
+    """Counters named `gitstore_api_*`; `render()` is the /metrics body."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.subscriptions = Counter(
+            "gitstore_api_subscriptions_opened_total",
+            "Watch streams opened, by kind and whether they resumed from a cursor.",
+            ["kind", "resumed"],
+            registry=r,
+        )
+        self.watch_expired = Counter(
+            "gitstore_api_watch_expired_total",
+            "Watches answered with WATCH_EXPIRED.",
+            ["kind"],
+            registry=r,
+        )
+        self.slow_consumers = Counter(
+            "gitstore_api_slow_consumer_cuts_total",
+            "Watch streams cut with SLOW_CONSUMER.",
+            ["kind"],
+            registry=r,
+        )
+        self.status_writes = Counter(
+            "gitstore_api_status_writes_total",
+            "updateResourceStatus calls by kind and result.",
+            ["kind", "result"],
+            registry=r,
+        )
+        self.events = Counter(
+            "gitstore_api_events_published_total",
+            "Watch events published (before filtering), by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.open_streams = Gauge(
+            "gitstore_api_open_streams", "Watch streams currently open.", registry=r
+        )
+        self.git_commits = Counter(
+            "gitstore_api_git_commits_total",
+            "Git commits seen by the poller, by admission result.",
+            ["result"],
+            registry=r,
+        )
+
+    def event_published(self, kind: str) -> None:
+        """Store hook: one event logged for `kind`."""
+        self.events.labels(kind).inc()
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of this registry."""
+        return generate_latest(self.registry)

@@ -1,0 +1,117 @@
+"""Composition: configuration, and the parts one server instance owns.
+
+`APIServer` wires a store, metrics registry, authenticator, fault state
+and spec source together, and builds the ASGI app. It knows nothing about
+threads or sockets: `__main__` runs it with uvicorn in the foreground,
+`EmbeddedAPIServer` in a background thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from .admission import Document, parse_yaml
+from .auth import Authenticator
+from .faults import Faults
+from .gitsource import GitSource
+from .metrics import Metrics
+from .store import Store
+from .watch import StreamSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServerConfig:
+    """Every knob of the reference server (the CLI flags, one for one)."""
+
+    host: str = "127.0.0.1"
+    port: int = 4000
+    git_repo: str | None = None
+    branch: str = "main"
+    manifests: str | None = None
+    tokens_file: str | None = None
+    retention: int = 1000
+    bookmark_interval: float = 10.0
+    heartbeat_interval: float = 15.0
+    max_stream_seconds: float = 600.0
+    git_poll_interval: float = 1.0
+    subscriber_buffer: int = 1000
+
+    def stream_settings(self) -> StreamSettings:
+        """Stream timing, clamped so a zero interval cannot spin the loop."""
+        return StreamSettings(
+            heartbeat_interval=max(0.01, self.heartbeat_interval),
+            bookmark_interval=max(0.01, self.bookmark_interval),
+            max_stream_seconds=max(0.02, self.max_stream_seconds),
+        )
+
+
+def read_manifest_dir(directory: str | Path) -> list[Document]:
+    """Every *.yaml / *.yml under `directory` (recursively), in path order."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise FileNotFoundError(f"manifests directory not found: {root}")
+    docs: list[Document] = []
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml")):
+        if path.is_file():
+            docs.extend(parse_yaml(path.read_text(encoding="utf-8"), str(path.relative_to(root))))
+    return docs
+
+
+class APIServer:
+    """One server instance: store, metrics, auth, faults, spec source, app."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.store = Store(config.retention, on_event=self.metrics.event_published)
+        self.faults = Faults()
+        self.generated_token: str | None = None
+        if config.tokens_file:
+            self.auth = Authenticator.from_file(config.tokens_file)
+        else:
+            self.auth, self.generated_token = Authenticator.generated()
+        self.git: GitSource | None = None
+        if config.git_repo:
+            self.git = GitSource(
+                config.git_repo,
+                config.branch,
+                config.git_poll_interval,
+                lambda docs, commit: self.store.admit(docs, commit, prune=True),
+                on_result=lambda r: self.metrics.git_commits.labels(r).inc(),
+            )
+
+    def load(self) -> None:
+        """Admit the initial spec; a bad manifests directory raises.
+
+        A bad Git head is logged and served as empty (a later good commit
+        is admitted by the poller).
+        """
+        if self.config.manifests:
+            docs = read_manifest_dir(self.config.manifests)
+            counts = self.store.admit(docs, "manifests", prune=True)
+            log.info("manifests admitted dir=%s objects=%d", self.config.manifests, counts["added"])
+        if self.git is not None:
+            self.git.poll()
+
+    def start_background(self) -> None:
+        """Start background work (the Git poller)."""
+        if self.git is not None:
+            self.git.start()
+
+    def stop_background(self, timeout: float = 10.0) -> None:
+        """Stop the Git poller and end every open stream."""
+        if self.git is not None:
+            self.git.stop(timeout)
+        self.store.drop_streams()
+
+    def app(self) -> Starlette:
+        """The ASGI application serving the contract."""
+        from .app import build_app
+
+        return build_app(self)

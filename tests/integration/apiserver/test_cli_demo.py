@@ -1,0 +1,72 @@
+"""The CLI entry point and the demo repository script, end to end."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_demo_repo_served_from_git(api_factory, tmp_path, h):
+    dest = tmp_path / "demo"
+    subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "make_demo_repo.py"), str(dest)],
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+    log = subprocess.run(
+        ["git", "-C", str(dest), "log", "--format=%H", "main"],
+        check=True,
+        timeout=30,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert len(log) >= 3
+    api = api_factory(git_repo=str(dest))
+    thinkpad = h.get(api, "Product", "acme", "thinkpad-x1")
+    assert thinkpad["spec"]["price"]["amount"] == "1899.00"
+    assert thinkpad["metadata"]["revision"] == log[0]
+    assert h.list(api, "BackfillJob")["totalCount"] == 3
+    assert h.list(api, "Lease")["totalCount"] == 1
+
+
+def test_cli_port_zero_logs_url_first(tmp_path):
+    (tmp_path / "m").mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller_manager.apiserver", "--manifests", str(tmp_path / "m")]
+        + ["--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        first = proc.stderr.readline()
+        match = re.search(r"url=(http://127\.0\.0\.1:\d+)", first)
+        assert match, first
+        token = proc.stdout.readline().rsplit(" ", 1)[1].strip()
+        url = match.group(1)
+        # The token line is printed after loading, just before serving.
+        health = requests.get(url + "/healthz", timeout=15)
+        assert health.text == "ok"
+        resp = requests.post(
+            url + "/graphql",
+            json={"query": "{ kinds { kind } }"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert resp.status_code == 200 and len(resp.json()["data"]["kinds"]) >= 7
+        assert token not in first
+    finally:
+        proc.terminate()
+        proc.wait(30)

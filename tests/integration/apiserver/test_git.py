@@ -1,0 +1,116 @@
+"""Spec from Git: commits admitted as diffs; bad commits rejected whole."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _product(name, spec, labels=None):
+    meta = {"name": name, "namespace": "acme"}
+    if labels:
+        meta["labels"] = labels
+    return {
+        "apiVersion": "catalog.gitstore.dev/v1beta1",
+        "kind": "Product",
+        "metadata": meta,
+        "spec": spec,
+    }
+
+
+def test_spec_change_bumps_generation_and_emits_modified(api_factory, repo, h):
+    first = repo.commit({"products.yaml": [_product("a", {"v": 1}), _product("b", {"v": 1})]})
+    api = api_factory(git_repo=str(repo.path))
+    obj = h.get(api, "Product", "acme", "a")
+    assert obj["metadata"]["generation"] == 1 and obj["metadata"]["revision"] == first
+    stream = h.open_stream(
+        api, {"kind": "Product", "rv": h.list(api, "Product")["resourceVersion"]}
+    )
+    second = repo.commit({"products.yaml": [_product("a", {"v": 2}), _product("b", {"v": 1})]})
+    event = stream.event()
+    assert (event["type"], event["name"]) == ("MODIFIED", "a")
+    assert event["object"]["metadata"]["generation"] == 2
+    assert event["object"]["metadata"]["revision"] == second
+    repo.commit(
+        {"products.yaml": [_product("a", {"v": 2})], "more/c.yml": [_product("c", {"v": 1})]}
+    )
+    events = stream.events(2)
+    assert {(e["type"], e["name"]) for e in events} == {("ADDED", "c"), ("DELETED", "b")}
+    stream.no_frame(0.3)
+
+
+def test_labels_only_commit_keeps_generation(api_factory, repo, h):
+    first = repo.commit({"p.yaml": [_product("a", {"v": 1}, {"tier": "x"})]})
+    api = api_factory(git_repo=str(repo.path))
+    stream = h.open_stream(
+        api, {"kind": "Product", "rv": h.list(api, "Product")["resourceVersion"]}
+    )
+    repo.commit({"p.yaml": [_product("a", {"v": 1}, {"tier": "y"})]})
+    event = stream.event()
+    assert event["type"] == "MODIFIED"
+    assert event["object"]["metadata"]["labels"] == {"tier": "y"}
+    assert event["object"]["metadata"]["generation"] == 1
+    assert event["object"]["metadata"]["revision"] == first
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ("kind: Product\nmetadata: [unclosed\n", "bad YAML"),
+        (
+            [
+                {
+                    "apiVersion": "x/v1",
+                    "kind": "Gizmo",
+                    "metadata": {"name": "g", "namespace": "acme"},
+                }
+            ],
+            "unknown kind",
+        ),
+        ([{**_product("s", {"v": 1}), "status": {"observedGeneration": 9}}], "status"),
+        ([_product("a", {"v": 9})], "duplicate identity"),
+    ],
+)
+def test_bad_commit_rejected_whole(api_factory, repo, h, caplog, bad, reason):
+    repo.commit({"p.yaml": [_product("a", {"v": 1})]})
+    api = api_factory(git_repo=str(repo.path))
+    stream = h.open_stream(
+        api, {"kind": "Product", "rv": h.list(api, "Product")["resourceVersion"]}
+    )
+    with caplog.at_level(logging.ERROR, logger="controller_manager.apiserver"):
+        repo.commit({"p.yaml": [_product("a", {"v": 2})], "zz-bad.yaml": bad})
+        h.wait_for(lambda: "git commit rejected" in caplog.text, what="rejection log")
+    assert "zz-bad.yaml" in caplog.text and reason in caplog.text
+    obj = h.get(api, "Product", "acme", "a")
+    assert obj["spec"] == {"v": 1} and obj["metadata"]["generation"] == 1
+    stream.no_frame(0.3)
+    repo.commit({"p.yaml": [_product("a", {"v": 3})], "zz-bad.yaml": None})
+    event = stream.event()
+    assert event["object"]["spec"] == {"v": 3} and event["object"]["metadata"]["generation"] == 2
+
+
+def test_crd_from_git_and_removal(api_factory, repo, h):
+    crd = {
+        "apiVersion": "apiextensions.gitstore.dev/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "backfilljobs.batch.gitstore.dev"},
+        "spec": {
+            "kind": "BackfillJob",
+            "apiVersion": "batch.gitstore.dev/v1alpha1",
+            "scope": "Namespaced",
+        },
+    }
+    job = {
+        "apiVersion": "batch.gitstore.dev/v1alpha1",
+        "kind": "BackfillJob",
+        "metadata": {"name": "j", "namespace": "acme"},
+        "spec": {"batchSize": 1},
+    }
+    repo.commit({"crd.yaml": [crd, job]})
+    api = api_factory(git_repo=str(repo.path))
+    assert h.list(api, "BackfillJob")["totalCount"] == 1
+    repo.commit({"crd.yaml": None, "other.yaml": [_product("a", {})]})
+    h.wait_for(lambda: "errors" in h.gql(api, h.LIST, {"kind": "BackfillJob"}), what="unregister")

@@ -1,0 +1,68 @@
+"""Stream timing and flow control: bookmarks, keep-alives, age, slow consumers."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_bookmarks_when_idle_with_resumable_cursor(api_factory, empty_manifests, h):
+    api = api_factory(manifests=empty_manifests, bookmark_interval=0.2)
+    api.apply([h.manifest("Product", "a")])
+    stream = h.open_stream(api, {"kind": "Product", "rv": "", "bm": True})
+    bookmark = stream.event()
+    assert bookmark["type"] == "BOOKMARK" and bookmark["object"] is None
+    api.apply([h.manifest("Product", "b")])
+    resumed = h.open_stream(api, {"kind": "Product", "rv": bookmark["resourceVersion"]})
+    assert resumed.event()["name"] == "b"
+    plain = h.open_stream(api, {"kind": "Product", "rv": ""})
+    plain.no_frame(0.6)  # no bookmarks unless asked
+
+
+def test_keep_alive_comments_when_idle(api_factory, empty_manifests, h):
+    api = api_factory(manifests=empty_manifests, heartbeat_interval=0.2)
+    stream = h.open_stream(api, {"kind": "Product", "rv": ""})
+    first = stream.next(skip_comments=False)
+    second = stream.next(skip_comments=False)
+    assert first == second == {"event": "comment", "data": "keep-alive"}
+
+
+def test_stream_ends_with_complete_after_max_age(api_factory, empty_manifests, h):
+    api = api_factory(manifests=empty_manifests, max_stream_seconds=0.4)
+    stream = h.open_stream(api, {"kind": "Product", "rv": ""})
+    assert stream.next()["event"] == "complete"
+    assert stream.next()["event"] == "_closed"
+
+
+def test_slow_consumer_is_cut_with_code(api_factory, empty_manifests, h):
+    api = api_factory(manifests=empty_manifests, subscriber_buffer=5)
+    stream = h.open_stream(api, {"kind": "Product", "rv": ""})
+    h.wait_for(lambda: "gitstore_api_open_streams 1.0" in api.metrics_text(), what="stream open")
+    api.apply([h.manifest("Product", f"p{i}") for i in range(50)])  # one burst > buffer
+    frames = [stream.next()]
+    while frames[-1]["event"] == "next" and "errors" not in frames[-1]["data"]:
+        frames.append(stream.next())
+    assert frames[-1]["data"]["errors"][0]["extensions"]["code"] == "SLOW_CONSUMER"
+    assert stream.next()["event"] == "complete"
+    assert 'gitstore_api_slow_consumer_cuts_total{kind="Product"} 1.0' in api.metrics_text()
+
+
+def test_disconnect_releases_subscriber(api, h):
+    streams = [h.open_stream(api, {"kind": "Product", "rv": ""}) for _ in range(3)]
+    h.wait_for(lambda: "gitstore_api_open_streams 3.0" in api.metrics_text(), what="3 open")
+    for stream in streams:
+        stream.close()
+    h.wait_for(lambda: "gitstore_api_open_streams 0.0" in api.metrics_text(), what="released")
+    assert api.server.store.subscriber_count() == 0
+
+
+def test_subscription_metrics(api, h):
+    h.open_stream(api, {"kind": "Lease", "rv": ""})
+    h.open_stream(api, {"kind": "Lease", "rv": h.list(api, "Lease")["resourceVersion"]})
+    h.wait_for(lambda: "gitstore_api_open_streams 2.0" in api.metrics_text(), what="2 open")
+    text = api.metrics_text()
+    assert 'gitstore_api_subscriptions_opened_total{kind="Lease",resumed="false"} 1.0' in text
+    assert 'gitstore_api_subscriptions_opened_total{kind="Lease",resumed="true"} 1.0' in text
+    api.apply([h.manifest("Lease", "l", spec={"leaseDurationSeconds": 15})])
+    assert 'gitstore_api_events_published_total{kind="Lease"} 1.0' in api.metrics_text()
