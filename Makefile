@@ -39,7 +39,7 @@ run: $(STAMP)
 
 api: $(STAMP)
 	test -d examples/demo-repo || $(PY) examples/make_demo_repo.py examples/demo-repo
-	$(PY) -m controller_manager.apiserver --git-repo examples/demo-repo
+	$(PY) -m controller_manager.apiserver --git-repo examples/demo-repo --port 4000 --tokens examples/tokens.yaml
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -90,6 +90,7 @@ class EmbeddedConfig:
     git_repo: Path | None = field(default=None, metadata=_PATH)
     manifests: Path | None = field(default=None, metadata=_PATH)
     branch: str = "main"
+    port: int = 0
     tokens_file: Path | None = field(default=None, metadata=_PATH)
     retention: int = 1000
     bookmark_interval: float = field(default=10.0, metadata=_DURATION)
@@ -105,7 +106,11 @@ class ApiConfig:
     token_env: str | None = None
     token_file: Path | None = field(default=None, metadata=_PATH)
     ca_file: Path | None = field(default=None, metadata=_PATH)
+    client_cert: Path | None = field(default=None, metadata=_PATH)
+    client_key: Path | None = field(default=None, metadata=_PATH)
     timeout: float = field(default=30.0, metadata=_DURATION)
+    connect_timeout: float = field(default=5.0, metadata=_DURATION)
+    heartbeat_timeout: float = field(default=45.0, metadata=_DURATION)
     embedded: EmbeddedConfig | None = None
 
 
@@ -374,6 +379,8 @@ def _check(config: Config, errors: _Errors) -> None:
             p = getattr(emb, name)
             if p is not None and not p.exists():
                 errors.add(f"api.embedded.{name}", f"{p} does not exist")
+        if not 0 <= emb.port <= 65535:
+            errors.add("api.embedded.port", f"must be 0 (any free port) to 65535, got {emb.port}")
         has_token = any(getattr(api, n) is not None for n in ("token", "token_env", "token_file"))
         if emb.tokens_file is not None and not has_token:
             errors.add("api", "with embedded.tokens_file, set 'token', 'token_env' or 'token_file'")
@@ -385,12 +392,15 @@ def _check(config: Config, errors: _Errors) -> None:
         sources = [n for n in ("token", "token_env", "token_file") if getattr(api, n) is not None]
         if len(sources) != 1:
             errors.add("api", "set exactly one of 'token', 'token_env' or 'token_file'")
-    for name in ("token_file", "ca_file"):
+    for name in ("token_file", "ca_file", "client_cert", "client_key"):
         p = getattr(api, name)
         if p is not None and not p.exists():
             errors.add(f"api.{name}", f"{p} does not exist")
-    if api.timeout <= 0:
-        errors.add("api.timeout", "must be > 0")
+    if api.client_key is not None and api.client_cert is None:
+        errors.add("api.client_key", "needs 'client_cert' too")
+    for name in ("timeout", "connect_timeout", "heartbeat_timeout"):
+        if getattr(api, name) <= 0:
+            errors.add(f"api.{name}", "must be > 0")
 
     if not config.controllers:
         errors.add("controllers", "missing: at least one controller is needed")

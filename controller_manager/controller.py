@@ -50,17 +50,10 @@ from prometheus_client import CollectorRegistry
 
 from controller_manager.clock import REAL_CLOCK, Clock
 from controller_manager.handlers import EventMapper, WatchSpec
-from controller_manager.metrics import ControllerMetrics, ReconcileTracker
+from controller_manager.metrics import ControllerMetrics
 from controller_manager.predicates import Predicate, predicate_for
 from controller_manager.quarantine import Quarantine, QuarantineEntry
 from controller_manager.reconcile import (
-    CONFLICT,
-    ERROR,
-    PANIC,
-    REQUEUE,
-    REQUEUE_AFTER,
-    SUCCESS,
-    TERMINAL,
     Context,
     IndexerLister,
     KeyValueLogger,
@@ -71,6 +64,7 @@ from controller_manager.reconcile import (
     as_reconcile_func,
     invoke,
 )
+from controller_manager.worker import OutcomeApplier, ReconcileTracker
 from controller_manager.workqueue import (
     RateLimitingQueue,
     ShutDown,
@@ -182,6 +176,13 @@ class Controller:
             clock=clock,
             logger=self._log,
         )
+        self._outcomes = OutcomeApplier(
+            queue=self.queue,
+            quarantine=self.quarantine,
+            metrics=self.metrics,
+            tracker=self._tracker,
+            clock=clock,
+        )
         self.metrics.track_stalled(self.is_stalled)
         self.metrics.track_quarantined(lambda: len(self.quarantine))
 
@@ -215,7 +216,7 @@ class Controller:
 
         Raise RuntimeError when called twice or after :meth:`stop`.
         """
-        with self._lock:
+        with self._lock:  # held while starting, so a concurrent stop() sees every thread
             if self._started or self._stopping.is_set():
                 raise RuntimeError(f"controller {self.name!r} already started or stopped")
             self._started = True
@@ -227,9 +228,9 @@ class Controller:
                 self._threads.append(threading.Thread(
                     target=self._timer, name=f"controller-{self.name}-timer", daemon=True
                 ))  # fmt: skip
-        self._tracker.reset_waiting()  # time spent waiting for leadership is no stall
-        for thread in self._threads:
-            thread.start()
+            self._tracker.reset_waiting()  # time spent waiting for leadership is no stall
+            for thread in self._threads:
+                thread.start()
         self._log.info("controller started workers=%d", self.options.workers)
 
     def stop(self, timeout: float = 30.0) -> bool:
@@ -243,6 +244,8 @@ class Controller:
         """
         self._stopping.set()
         deadline = time.monotonic() + timeout
+        with self._lock:  # a start() in progress has started all its threads
+            threads = list(self._threads)
         for informer, handle in self._handles:
             try:
                 informer.remove_event_handler(handle, max(0.0, deadline - time.monotonic()))
@@ -250,9 +253,9 @@ class Controller:
                 self._log.exception("could not remove an event handler")
         self._handles.clear()
         self.queue.shutdown()
-        for thread in self._threads:
+        for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        alive = [t.name for t in self._threads if t.is_alive()]
+        alive = [t.name for t in threads if t.is_alive()]
         if alive:
             self._log.warning(
                 "controller did not stop in time timeout=%s threads=%s", timeout, alive
@@ -272,12 +275,15 @@ class Controller:
     # Intake ----------------------------------------------------------------------
 
     def _admit(self, request: Request, obj: Object | None, deleted: bool) -> bool:
-        if deleted:
+        # ``obj`` is set only for events about the primary object itself. Any
+        # other event (a secondary's, a resync, or a stale one lagging behind
+        # the cache) is judged by the generation the cache holds now.
+        own_delete = deleted and obj is not None
+        current = None if own_delete else self._primary.indexer.get_by_key(request.key)
+        if current is None:
             self.quarantine.release(request)  # a deleted object gets a fresh start
             return True
-        if obj is None:
-            obj = self._primary.indexer.get_by_key(request.key)
-        return self.quarantine.admit(request, _generation(obj))
+        return self.quarantine.admit(request, _generation(current))
 
     def _on_event(self, request: Request, obj: Object | None, deleted: bool) -> None:
         if not self._admit(request, obj, deleted):
@@ -360,56 +366,7 @@ class Controller:
             outcome, detail = invoke(self._fn, request, ctx)
         finally:
             self._tracker.end(flight)
-        self._apply(request, outcome, detail, generation, logger)
-
-    def _apply(
-        self,
-        request: Request,
-        outcome: str,
-        detail: Any,
-        generation: int | None,
-        logger: logging.LoggerAdapter,
-    ) -> None:
-        m = self.metrics
-        if outcome in (SUCCESS, REQUEUE_AFTER, REQUEUE):
-            if self.quarantine.succeeded(request):
-                logger.info("released from quarantine by a successful reconcile")
-            self._tracker.completed(success=True)
-            m.result(outcome)  # the outcome names are the metric labels
-            if outcome == REQUEUE:
-                self.queue.add_rate_limited(request)
-                return
-            self.queue.forget(request)
-            if outcome == REQUEUE_AFTER:
-                self.queue.add_after(request, detail)
-            return
-        m.result(ERROR)
-        m.errors.inc()
-        if outcome == CONFLICT:
-            logger.info("status conflict; retrying once the cache catches up error=%s", detail)
-            self.queue.add_rate_limited(request)
-            return
-        if outcome == PANIC:
-            m.panics.inc()
-        if outcome == TERMINAL:
-            m.terminal_errors.inc()
-        entry = self.quarantine.record_failure(
-            request, detail, generation, self._clock.time(), terminal=outcome == TERMINAL
-        )
-        if entry is None:
-            logger.error(
-                "reconcile failed; retrying with back-off attempt=%d max_retries=%d",
-                self.quarantine.attempts(request), self.options.max_retries, exc_info=detail,
-            )  # fmt: skip
-            self.queue.add_rate_limited(request)
-            return
-        self.queue.forget(request)
-        logger.warning(
-            "quarantined: no retries until its generation changes or it is requeued "
-            "attempts=%d generation=%s terminal=%s last_error=%r",
-            entry.attempts, entry.generation, outcome == TERMINAL, entry.last_error,
-            exc_info=detail,
-        )  # fmt: skip
+        self._outcomes.apply(request, outcome, detail, generation, logger)
 
     def _lister(self, kind: str) -> Lister:
         lister = self._listers.get(kind)

@@ -43,6 +43,7 @@ from controller_manager.cache.factory import InformerFactory
 from controller_manager.client.client import Client
 from controller_manager.client.status import StatusWriter
 from controller_manager.config import (
+    ApiConfig,
     Config,
     ConfigError,
     ControllerConfig,
@@ -159,6 +160,7 @@ class Manager:
                 retention=emb.retention,
                 bookmark_interval=emb.bookmark_interval,
                 git_poll_interval=emb.git_poll_interval,
+                port=emb.port,
             )
             self.api_server.start()
             url = self.api_server.url
@@ -177,7 +179,10 @@ class Manager:
             token_env=api.token_env,
             token_file=api.token_file,
             ca_file=str(api.ca_file) if api.ca_file else None,
+            client_cert=_client_cert(api),
+            connect_timeout=api.connect_timeout,
             read_timeout=api.timeout,
+            heartbeat_timeout=api.heartbeat_timeout,
             pool_size=workers + 2 * len(kinds) + 4,
         )
         return self.client
@@ -386,3 +391,12 @@ def _process_registry() -> CollectorRegistry:
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
     return registry
+
+
+def _client_cert(api: ApiConfig) -> str | tuple[str, str] | None:
+    """Return requests' ``cert`` argument: one PEM file, or (certificate, key)."""
+    if api.client_cert is None:
+        return None
+    if api.client_key is None:
+        return str(api.client_cert)
+    return (str(api.client_cert), str(api.client_key))

@@ -47,6 +47,11 @@ class Request:
     namespace: str | None
     name: str
 
+    def __post_init__(self) -> None:
+        # One spelling, so "" and None are one queue item and one quarantine key.
+        if self.namespace == "":
+            object.__setattr__(self, "namespace", None)
+
     @property
     def key(self) -> str:
         """Return the cache key: ``namespace/name``, or ``name`` when cluster-scoped."""
@@ -85,7 +90,8 @@ class Result:
     requeue_after: float | None = None
 
     def __post_init__(self) -> None:
-        if self.requeue_after is not None and self.requeue_after < 0:
+        # "not >= 0" also rejects NaN, which would wedge the delaying queue.
+        if self.requeue_after is not None and not self.requeue_after >= 0:
             raise ValueError(f"requeue_after must be >= 0, got {self.requeue_after}")
 
 
@@ -232,8 +238,10 @@ def invoke(fn: ReconcileFunc, request: Request, ctx: Context) -> tuple[str, Any]
     Return ``(outcome, detail)``: detail is the exception for ERROR,
     CONFLICT, TERMINAL and PANIC, the delay for REQUEUE_AFTER, else None.
     A ``Conflict`` anywhere in the ``__cause__`` chain is a CONFLICT; a
-    ``NotFound`` while the primary object is gone from the cache is a
-    SUCCESS (it was deleted meanwhile). A non-Result return is an ERROR.
+    ``NotFound`` while the primary object is gone from the cache, or one
+    that names the primary object itself (a write racing its deletion,
+    before the watch delivers it), is a SUCCESS: it was deleted meanwhile.
+    A non-Result return is an ERROR.
     """
     from controller_manager.client.errors import Conflict, NotFound
 
@@ -244,7 +252,8 @@ def invoke(fn: ReconcileFunc, request: Request, ctx: Context) -> tuple[str, Any]
     except Exception as exc:
         if _caused_by(exc, Conflict):
             return CONFLICT, exc
-        if _caused_by(exc, NotFound) and ctx.get() is None:
+        not_found = _cause_of(exc, NotFound)
+        if not_found is not None and (_names(not_found, request) or ctx.get() is None):
             return SUCCESS, None
         return ERROR, exc
     except BaseException as exc:  # not an Exception: a "panic"; the worker survives
@@ -261,11 +270,25 @@ def invoke(fn: ReconcileFunc, request: Request, ctx: Context) -> tuple[str, Any]
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    return _cause_of(exc, kind) is not None
+
+
+def _cause_of(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
     seen: BaseException | None = exc
     for _ in range(10):  # bounded: a cause chain may be cyclic
         if seen is None:
-            return False
+            return None
         if isinstance(seen, kind):
-            return True
+            return seen
         seen = seen.__cause__
-    return False
+    return None
+
+
+def _names(exc: BaseException, request: Request) -> bool:
+    """Return True if an ApiError's context names ``request``'s object."""
+    context = getattr(exc, "context", None)
+    return (
+        getattr(context, "kind", None) == request.kind
+        and getattr(context, "name", None) == request.name
+        and (getattr(context, "namespace", None) or None) == request.namespace
+    )

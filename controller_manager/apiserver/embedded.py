@@ -28,7 +28,7 @@ STOP_TIMEOUT = 10.0
 
 
 class EmbeddedAPIServer:
-    """A running reference API on `http://127.0.0.1:<free port>`.
+    """A running reference API on `http://127.0.0.1:<port>` (a free port by default).
 
     Use as a context manager or call `start()` / `stop()`. Without
     `tokens_file`, `token` and `admin_token` are the generated all-grants
@@ -49,10 +49,11 @@ class EmbeddedAPIServer:
         max_stream_seconds: float = 600.0,
         git_poll_interval: float = 1.0,
         subscriber_buffer: int = 1000,
+        port: int = 0,
     ) -> None:
         self.config = ServerConfig(
             host="127.0.0.1",
-            port=0,
+            port=port,
             git_repo=git_repo,
             branch=branch,
             manifests=manifests,
@@ -86,7 +87,11 @@ class EmbeddedAPIServer:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(("127.0.0.1", 0))
+        try:
+            sock.bind(("127.0.0.1", self.config.port))
+        except OSError:
+            sock.close()
+            raise
         sock.listen(2048)
         self._sock = sock
         port = sock.getsockname()[1]

@@ -70,3 +70,19 @@ def test_cli_port_zero_logs_url_first(tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_embedded_server_takes_a_fixed_port(empty_manifests):
+    import socket
+
+    from controller_manager.apiserver import EmbeddedAPIServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with EmbeddedAPIServer(manifests=empty_manifests, port=port) as api:
+        assert api.url == f"http://127.0.0.1:{port}"
+        assert requests.get(api.url + "/healthz", timeout=10).text == "ok"
+        # A second server cannot take the same port: a clear error, not a hang.
+        with pytest.raises(OSError):
+            EmbeddedAPIServer(manifests=empty_manifests, port=port).start()

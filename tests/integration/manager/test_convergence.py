@@ -212,6 +212,11 @@ def test_the_example_config_runs_in_embedded_mode(tmp_path, h) -> None:
     assert "git_repo: demo-repo" in text
     text = text.replace("git_repo: demo-repo", f"manifests: {repo / 'examples' / 'manifests'}")
     text = text.replace("127.0.0.1:8080", "127.0.0.1:0").replace("127.0.0.1:8081", "127.0.0.1:0")
+    assert "port: 4000" in text and "tokens_file: tokens.yaml" in text
+    text = text.replace("port: 4000", "port: 0")
+    text = text.replace(
+        "tokens_file: tokens.yaml", f"tokens_file: {repo / 'examples' / 'tokens.yaml'}"
+    )
     path = tmp_path / "example.yaml"
     path.write_text(text)
     manager = Manager(load_config(path, resolve=True))

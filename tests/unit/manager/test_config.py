@@ -367,3 +367,46 @@ def test_embedded_tokens_file_needs_a_token_source(write_config, tmp_path) -> No
     )
     err = only_error(path)
     assert err.key_path == "api" and "tokens_file" in err.reason
+
+
+def test_tls_and_timeouts(write_config, tmp_path) -> None:
+    (tmp_path / "client.pem").write_text("pem")
+    path = write_config(
+        """
+        api:
+          url: "https://api.example"
+          token: t
+          client_cert: client.pem
+          connect_timeout: 2s
+          heartbeat_timeout: 1m
+        controllers: [{kind: A, reconciler: "m:f"}]
+        """
+    )
+    api = load_config(path).api
+    assert api.client_cert == tmp_path / "client.pem"
+    assert api.client_key is None
+    assert (api.connect_timeout, api.heartbeat_timeout, api.timeout) == (2.0, 60.0, 30.0)
+
+
+def test_client_key_needs_a_certificate(write_config, tmp_path) -> None:
+    (tmp_path / "client.key").write_text("key")
+    path = write_config(
+        """
+        api: {url: "https://api.example", token: t, client_key: client.key, heartbeat_timeout: 0}
+        controllers: [{kind: A, reconciler: "m:f"}]
+        """
+    )
+    errs = {e.key_path: e.reason for e in errors_of(path)}
+    assert "needs 'client_cert'" in errs["api.client_key"]
+    assert errs["api.heartbeat_timeout"] == "must be > 0"
+
+
+def test_embedded_port_range(write_config) -> None:
+    path = write_config(
+        """
+        api: {embedded: {manifests: manifests, port: 70000}}
+        controllers: [{kind: A, reconciler: "m:f"}]
+        """
+    )
+    err = only_error(path)
+    assert err.key_path == "api.embedded.port" and "65535" in err.reason
