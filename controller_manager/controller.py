@@ -333,7 +333,9 @@ class Controller:
                 if not self._stopping.is_set():
                     self._process(request)
             except BaseException:  # a bug here must not kill the worker either
-                self._log.exception("worker failed key=%s", request.key)
+                self._log.exception("worker failed; retrying with back-off key=%s", request.key)
+                # The outcome may not have been applied: never drop the key.
+                self.queue.add_rate_limited(request)
             finally:
                 self.queue.done(request)
                 self._tracker.completed()
@@ -365,7 +367,8 @@ class Controller:
         try:
             outcome, detail = invoke(self._fn, request, ctx)
         finally:
-            self._tracker.end(flight)
+            elapsed = self._tracker.end(flight)
+        logger.debug("reconciled outcome=%s duration=%.4f", outcome, elapsed)
         self._outcomes.apply(request, outcome, detail, generation, logger)
 
     def _lister(self, kind: str) -> Lister:

@@ -99,7 +99,7 @@ class OutcomeApplier:
             request, detail, generation, self._clock.time(), terminal=outcome == TERMINAL
         )
         if entry is None:
-            logger.error(
+            logger.warning(
                 "reconcile failed; retrying with back-off attempt=%d max_retries=%d",
                 self.quarantine.attempts(request), self.quarantine.max_retries, exc_info=detail,
             )  # fmt: skip

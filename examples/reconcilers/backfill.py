@@ -66,11 +66,12 @@ def reconcile(request: Request, ctx: Context) -> Result | None:
         f"{processed}/{total} items",
         generation,
     )
-    ctx.status.update_status(
+    result = ctx.status.update_status(
         obj,
         observed_generation=generation,
         conditions=conditions,
         resolved={"phase": phase, "processed": processed, "total": total},
     )
-    ctx.logger.debug("backfill step phase=%s processed=%d/%d", phase, processed, total)
+    if result.written:
+        ctx.logger.info("status written phase=%s processed=%d/%d", phase, processed, total)
     return None if done else Result(requeue_after=interval)

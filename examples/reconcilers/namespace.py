@@ -20,5 +20,6 @@ def reconcile(request: Request, ctx: Context) -> Result | None:
         generation,
     )
     result = ctx.status.update_status(obj, observed_generation=generation, conditions=conditions)
-    ctx.logger.debug("namespace reconciled written=%s", result.written)
+    if result.written:
+        ctx.logger.info("status written ready=TRUE")
     return None

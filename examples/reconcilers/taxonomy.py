@@ -172,5 +172,6 @@ def reconcile(request: Request, ctx: Context) -> Result | None:
     ).written
     if cycle is not None:
         ctx.logger.warning("category is part of a parent cycle: %s", " -> ".join(cycle))
-    ctx.logger.debug("category reconciled depth=%s written=%s", resolved["depth"], written)
+    if written:  # quiet when nothing changed: a converged catalog logs nothing
+        ctx.logger.info("status written depth=%s ready=%s", resolved["depth"], ready)
     return None
