@@ -264,13 +264,20 @@ class Controller:
         self._log.info("controller stopped")
         return True
 
+    @property
+    def started(self) -> bool:
+        """True once :meth:`start` has run (a standby's controllers are not started)."""
+        with self._lock:
+            return self._started
+
     def is_alive(self) -> bool:
         """Return True when started, not stopping, and every thread runs."""
-        return (
-            self._started
-            and not self._stopping.is_set()
-            and all(t.is_alive() for t in self._threads)
-        )
+        with self._lock:  # start() holds it until every thread has started
+            return (
+                self._started
+                and not self._stopping.is_set()
+                and all(t.is_alive() for t in self._threads)
+            )
 
     # Intake ----------------------------------------------------------------------
 

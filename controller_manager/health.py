@@ -99,7 +99,7 @@ class Probes:
 
     def _controller_health(self, ctl: Controller) -> CheckFn:
         def check() -> str | None:
-            if not self._started() or self._stopping():
+            if not self._started() or not ctl.started or self._stopping():
                 return None  # not started (standby, syncing) or on its way out
             if not ctl.is_alive():
                 return "a worker thread is not running"
