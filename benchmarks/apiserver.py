@@ -328,6 +328,11 @@ def main() -> int:
         "idle_streams": {**idle, "held_open": idle["opened"] - idle["closed"]},
     }
     result["one_subscriber"]["live"]["events_per_s"] = round(live["events_per_s"])
+    result["targets"] = {
+        "one_subscriber_events_per_s >= 5000": live["events_per_s"] >= 5000,
+        "idle_streams_held >= 200 while events flow": result["idle_streams"]["held_open"] >= 200,
+    }
+    result["met"] = all(result["targets"].values())
     print(json.dumps(result))
     return 0
 

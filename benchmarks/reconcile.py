@@ -281,6 +281,11 @@ def main() -> None:
         finally:
             api.stop()
     q = statistics.quantiles(lat, n=100)
+    targets = {
+        "ratio >= 0.70": baseline_s / manager_s >= 0.70,
+        "latency_p99_ms <= 20": q[98] <= 20.0,
+        "idle_cpu_percent < 2": idle < 2.0,
+    }
     print(json.dumps({
         "objects": OBJECTS,
         "workers": WORKERS,
@@ -296,6 +301,8 @@ def main() -> None:
         "idle_seconds": IDLE_SECONDS,
         "idle_cpu_percent": round(idle, 3),
         "idle_cpu_target_percent": 2.0,
+        "targets": targets,
+        "met": all(targets.values()),
     }))  # fmt: skip
 
 
