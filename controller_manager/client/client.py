@@ -28,6 +28,25 @@ log = logging.getLogger(__name__)
 Selector = dict[str, Any]
 
 
+def check_status_input(status_input: Any) -> None:
+    """Raise ``ValueError`` unless ``status_input`` is a dict of contract fields only.
+
+    The allowed keys are ``UpdateResourceStatusInput``'s
+    (:data:`~controller_manager.client.graphql.UPDATE_STATUS_INPUT_FIELDS`);
+    ``spec``, ``metadata`` or any other key is refused by name.
+    """
+    if not isinstance(status_input, dict):
+        raise ValueError(f"a status input must be a dict, not {type(status_input).__name__}")
+    unknown = set(status_input) - graphql.UPDATE_STATUS_INPUT_FIELDS
+    if unknown:
+        names = ", ".join(sorted(repr(k) for k in unknown))
+        allowed = ", ".join(sorted(graphql.UPDATE_STATUS_INPUT_FIELDS))
+        raise ValueError(
+            f"status input has field(s) {names} that UpdateResourceStatusInput does not: "
+            f"only status can be written (allowed: {allowed})"
+        )
+
+
 class Client:
     """A thread-safe gitstore-api client over one pooled HTTP session.
 
@@ -251,8 +270,11 @@ class Client:
         :class:`~controller_manager.client.status.StatusWriter`, which builds
         and checks it. Retried only when the request surely was not sent.
         Raises :class:`NotFound`, :class:`Forbidden` and the other typed
-        errors.
+        errors, and ``ValueError`` before any request when ``status_input``
+        has a key the contract's input does not (``spec``, ``metadata``,
+        ...): there is no way to write anything but status.
         """
+        check_status_input(status_input)
         context = RequestContext(
             "update_status",
             status_input.get("kind"),

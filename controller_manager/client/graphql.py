@@ -61,6 +61,22 @@ mutation UpdateResourceStatus($input: UpdateResourceStatusInput!) {
 """
 
 
+# The fields of the contract's ``UpdateResourceStatusInput``, and nothing else:
+# Git owns ``spec`` and metadata, so a status write can never carry them.
+UPDATE_STATUS_INPUT_FIELDS = frozenset(
+    {
+        "kind",
+        "namespace",
+        "name",
+        "resourceVersion",
+        "observedGeneration",
+        "lastAppliedRevision",
+        "conditions",
+        "resolved",
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class KindInfo:
     """One kind the API serves."""

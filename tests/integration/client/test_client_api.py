@@ -10,6 +10,7 @@ from controller_manager.cache.listwatch import ExpiredError, TransientError
 from controller_manager.client import (
     BadRequest,
     ConnectionFailed,
+    ListExpired,
     MalformedStream,
     RateLimited,
     SlowConsumer,
@@ -150,6 +151,42 @@ def test_compaction_then_relist_recovers(api, client_for, product, namespace):
     (ev,) = take(watch, 1)
     watch.close()
     assert ev.object["metadata"]["name"] == "after"
+
+
+def test_list_expired_between_pages_restarts_the_list(api, client_for, product, namespace):
+    names = [f"e{i:02d}" for i in range(7)]
+    api.apply([product(n, namespace) for n in names])
+    client = client_for(api)
+    real_query = client._query
+    pages: list[tuple[str | None, str]] = []  # (page cursor sent, outcome) per list request
+
+    def query(body, context):
+        after = body["variables"].get("after")
+        try:
+            data = real_query(body, context)
+        except ListExpired as exc:
+            pages.append((after, exc.code))
+            raise
+        pages.append((after, "ok"))
+        if len(pages) == 1:
+            # Page 1 is answered; expire its cursor before page 2 is asked.
+            api.faults(compact=True)
+        return data
+
+    client._query = query
+    result = client.list("Product", namespace, page_size=3)
+    assert sorted(o["metadata"]["name"] for o in result.items) == names
+    # Page 1, page 2 (LIST_EXPIRED), then all three pages again from page 1.
+    assert [outcome for _, outcome in pages] == ["ok", "LIST_EXPIRED", "ok", "ok", "ok"]
+    assert pages[0][0] is None and pages[1][0] is not None
+    assert pages[2][0] is None and all(after for after, _ in pages[3:])
+    # The cursor is the restarted list's (page 1's expired with it): a watch
+    # from it is accepted and misses nothing written after the list.
+    api.apply([product("later", namespace)])
+    watch = client.watch("Product", result.resource_version, namespace=namespace)
+    (ev,) = take(watch, 1)
+    watch.close()
+    assert (ev.type, ev.object["metadata"]["name"]) == ("ADDED", "later")
 
 
 def test_typed_errors(api, client_for):

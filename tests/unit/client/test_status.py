@@ -133,6 +133,55 @@ def test_spec_cannot_be_written(writer):
     assert len(responses.calls) == 0
 
 
+def status_input(**extra):
+    return {
+        "kind": "Product",
+        "namespace": "acme",
+        "name": "p",
+        "resourceVersion": "7",
+        "observedGeneration": 3,
+        **extra,
+    }
+
+
+UPDATED = {"data": {"updateResourceStatus": {"object": product(rv="8"), "conflict": None}}}
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"spec": {"title": "hacked"}}, "'spec'"),
+        ({"metadata": {"labels": {"owner": "me"}}}, "'metadata'"),
+        ({"status": {"observedGeneration": 3}}, "'status'"),
+        ({"apiVersion": "v1", "generation": 9}, "'apiVersion', 'generation'"),
+    ],
+)
+@responses.activate
+def test_raw_status_write_refuses_non_status_fields_before_any_request(clock, extra, named):
+    # The server would accept it: only the client-side check can stop it.
+    responses.post(GQL, json=UPDATED)
+    client = Client(URL, token="t", clock=clock)
+    with pytest.raises(ValueError, match="UpdateResourceStatusInput") as info:
+        client.update_resource_status(status_input(**extra))
+    assert named in str(info.value)
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_raw_status_write_sends_every_contract_field(clock):
+    responses.post(GQL, json=UPDATED)
+    full = status_input(
+        lastAppliedRevision="abc123",
+        conditions=product()["status"]["conditions"],
+        resolved={"price": 3},
+    )
+    obj, conflict = Client(URL, token="t", clock=clock).update_resource_status(full)
+    assert conflict is None and obj is not None
+    sent = responses.calls[0].request.body
+    assert isinstance(sent, (str, bytes))
+    assert json.loads(sent)["variables"]["input"] == full
+
+
 def test_object_without_resource_version_is_refused(writer):
     obj = product()
     del obj["metadata"]["resourceVersion"]

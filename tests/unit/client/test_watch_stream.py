@@ -12,6 +12,7 @@ from controller_manager.client import (
     Client,
     ConnectionFailed,
     Forbidden,
+    MalformedStream,
     RateLimited,
     StreamStalled,
     Unauthenticated,
@@ -102,6 +103,53 @@ def test_connection_reset_mid_stream_is_transient(server, sse, clock):
     assert isinstance(info.value, TransientError)
 
 
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ("event: next\ndata: {not json\n\n", "not JSON"),
+        (
+            'event: next\ndata: {"data": {"watchResources": '
+            '{"type": "ADDED", "object": null}}}\n\n',
+            "lacks field 'resourceVersion'",
+        ),
+        ("event: surprise\ndata: {}\n\n", "unknown SSE event 'surprise'"),
+    ],
+)
+def test_malformed_frame_raises_and_closes_the_connection(server, sse, clock, bad, problem):
+    closed_by_client = threading.Event()
+
+    def script(ex):
+        ex.start_stream()
+        ex.chunk(sse.frame(sse.event("ADDED", "a", "x.1")))
+        ex.chunk(bad)
+        # Then keep the stream open and wait (bounded) for the client to hang up.
+        sock = ex.handler.connection
+        sock.settimeout(5.0)
+        try:
+            eof = sock.recv(1) == b""
+        except ConnectionResetError:
+            eof = True
+        except OSError:  # timed out: the connection was left open
+            eof = False
+        if eof:
+            closed_by_client.set()
+
+    server.scripts = [script]
+    client = Client(server.url, token=sse.TOKEN, heartbeat_timeout=30, clock=clock)
+    watch = client.watch("Product", "")
+    assert next(watch).resource_version == "x.1"
+    with pytest.raises(MalformedStream, match=problem) as info:
+        next(watch)
+    assert isinstance(info.value, TransientError)
+    # The error closed the stream: the server sees the connection end (it is
+    # not left open, nor parked in the pool), and the watch is over.
+    assert closed_by_client.wait(5.0), "the client kept the connection open"
+    assert "closed=True" in repr(watch)
+    with pytest.raises(StopIteration):
+        next(watch)
+    client.close()
+
+
 def test_clean_eof_without_complete_is_transient(server, sse, clock):
     def script(ex):
         ex.start_stream()
@@ -125,22 +173,23 @@ def test_close_from_another_thread_unblocks_reader(server, sse, clock):
     client = Client(server.url, token=sse.TOKEN, heartbeat_timeout=30, clock=clock)
     watch = client.watch("Product", "")
     got: list[object] = []
+    first = threading.Event()
     done = threading.Event()
 
     def reader():
         try:
             for ev in watch:
                 got.append(ev.resource_version)
+                first.set()
             got.append("end")
         except Exception as exc:  # pragma: no cover - reported below
             got.append(exc)
+        first.set()
         done.set()
 
     thread = threading.Thread(target=reader, name="test-watch-reader", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 5
-    while not got and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert first.wait(5.0), "the reader never got the first event"
     assert got == ["x.1"]
     start = time.monotonic()
     watch.close()

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from controller_manager.clock import RealClock
 from controller_manager.workqueue import DelayingQueue, ShutDown
 
 
@@ -148,3 +149,49 @@ def test_real_clock_delay_is_honoured(closing):
     q = closing(DelayingQueue("real"))
     q.add_after("a", 0.01)
     assert q.get(timeout=10.0) == "a"
+
+
+class _CountingClock(RealClock):
+    """The real clock, recording each wait of one thread (by name) and its timeout.
+
+    Every call after the first is a wake-up of that thread: it waits in a
+    loop and re-enters ``wait`` each time it wakes.
+    """
+
+    def __init__(self, thread_name: str) -> None:
+        self.thread_name = thread_name
+        self.timeouts: list[float | None] = []
+        self._calls = threading.Condition()
+
+    def wait(self, cond: threading.Condition, timeout: float | None) -> None:
+        if threading.current_thread().name == self.thread_name:
+            with self._calls:
+                self.timeouts.append(timeout)
+                self._calls.notify_all()
+        super().wait(cond, timeout)
+
+    def calls(self) -> int:
+        with self._calls:
+            return len(self.timeouts)
+
+    def wait_for_calls(self, n: int, timeout: float) -> bool:
+        with self._calls:
+            return self._calls.wait_for(lambda: len(self.timeouts) >= n, timeout)
+
+
+def test_far_future_item_does_not_wake_the_thread_on_the_real_clock(closing):
+    clock = _CountingClock("workqueue-delay-idle")
+    q = closing(DelayingQueue("idle", clock=clock))
+    assert clock.wait_for_calls(1, 10.0), "the delay thread never waited"
+    parked = clock.calls()
+    q.add_after("far", 3600.0)
+    # The add is the new earliest item, so it wakes the thread once (plus at
+    # most one spurious wake-up); then it must sleep through the whole
+    # 200 ms window. A poller re-enters wait every few ms, which ends this
+    # bounded wait early and fails the test at once.
+    clock.wait_for_calls(parked + 3, 0.2)
+    woke = clock.calls() - parked
+    assert woke <= 2, f"delay thread woke {woke} times in 200 ms; timeouts {clock.timeouts}"
+    # Every wait is long (or unbounded): no short polling timeouts either.
+    assert all(t is None or t >= 1.0 for t in clock.timeouts), clock.timeouts
+    assert q.waiting() == 1 and len(q) == 0
