@@ -35,23 +35,38 @@ class Faults:
         self.latency_ms = 0
 
     def configure(self, body: dict[str, Any]) -> None:
-        """Set request-level faults from a faults body (unknown keys rejected)."""
+        """Set request-level faults from a faults body, all or nothing.
+
+        Every key is validated before any is applied: an invalid body
+        (unknown key, non-integer count, `status` other than 429 / 503)
+        raises and leaves every fault as it was.
+        """
         unknown = set(body) - FAULT_KEYS
         if unknown:
             raise ValueError(f"unknown fault keys: {', '.join(sorted(unknown))}")
+        counts = {
+            key: max(0, int(body[key]))
+            for key in (
+                "conflict_next_status_writes",
+                "fail_next_requests",
+                "retry_after",
+                "latency_ms",
+            )
+            if key in body
+        }
+        status = int(body.get("status", 503))
+        if status not in (429, 503):
+            raise ValueError("status must be 429 or 503")
         with self._lock:
-            if "conflict_next_status_writes" in body:
-                self._conflicts = max(0, int(body["conflict_next_status_writes"]))
-            if "fail_next_requests" in body:
-                self._failures = max(0, int(body["fail_next_requests"]))
-                status = int(body.get("status", 503))
-                if status not in (429, 503):
-                    raise ValueError("status must be 429 or 503")
+            if "conflict_next_status_writes" in counts:
+                self._conflicts = counts["conflict_next_status_writes"]
+            if "fail_next_requests" in counts:
+                self._failures = counts["fail_next_requests"]
                 self._failure_status = status
-            if "retry_after" in body:
-                self.retry_after = max(0, int(body["retry_after"]))
-            if "latency_ms" in body:
-                self.latency_ms = max(0, int(body["latency_ms"]))
+            if "retry_after" in counts:
+                self.retry_after = counts["retry_after"]
+            if "latency_ms" in counts:
+                self.latency_ms = counts["latency_ms"]
 
     def take_failure(self) -> int | None:
         """The HTTP status to fail this request with, or None."""

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from controller_manager.apiserver import EmbeddedAPIServer
 
@@ -63,11 +64,17 @@ class SSEStream:
     Frames are dicts: {"event", "id", "data"} (data JSON-decoded when it
     parses), {"event": "comment", "data": text}, and a final
     {"event": "_closed", "error": str | None} when the connection ends.
+    `opened_at` is the monotonic time just before the request was sent and
+    `closed_at` the time the reader saw the connection end (None while
+    open), so a test can bound a stream's lifetime without depending on
+    when it reads the frames.
     """
 
-    def __init__(self, response: requests.Response) -> None:
+    def __init__(self, response: requests.Response, opened_at: float | None = None) -> None:
         self.response = response
         self.status = response.status_code
+        self.opened_at = opened_at
+        self.closed_at: float | None = None
         self.frames: queue.Queue[dict[str, Any]] = queue.Queue()
         self.body: Any = None
         self._thread = threading.Thread(target=self._read, name="test-sse-reader", daemon=True)
@@ -87,6 +94,7 @@ class SSEStream:
                     self.frames.put(self._parse(raw))
         except Exception as exc:  # abrupt close: the test may expect it
             error = repr(exc)
+        self.closed_at = time.monotonic()
         self.frames.put({"event": "_closed", "error": error})
 
     @staticmethod
@@ -139,7 +147,11 @@ class SSEStream:
         return [self.event(timeout) for _ in range(n)]
 
     def no_frame(self, seconds: float) -> None:
-        """Assert nothing but keep-alives arrives for `seconds`."""
+        """Assert nothing but keep-alives arrives for `seconds`.
+
+        Weak on its own (a late frame would slip past): follow it with a
+        real change and assert the NEXT event is exactly that change.
+        """
         deadline = time.monotonic() + seconds
         while (remaining := deadline - time.monotonic()) > 0:
             try:
@@ -230,6 +242,7 @@ class Helpers:
         if tok:
             hdrs["Authorization"] = f"Bearer {tok}"
         hdrs.update(headers or {})
+        opened_at = time.monotonic()
         resp = requests.post(
             api.url + "/graphql/stream",
             json={"query": query, "variables": variables},
@@ -237,9 +250,28 @@ class Helpers:
             stream=True,
             timeout=(5, 30),
         )
-        stream = SSEStream(resp)
+        stream = SSEStream(resp, opened_at)
         self._streams.append(stream)
         return stream
+
+    def post_faults(self, api: EmbeddedAPIServer, body: Any) -> requests.Response:
+        """POST /admin/faults with the admin token; the raw response (no raise)."""
+        return self.session.post(
+            api.url + "/admin/faults",
+            json=body,
+            headers={"Authorization": f"Bearer {api.admin_token}"},
+            timeout=WAIT,
+        )
+
+    @staticmethod
+    def samples(api: EmbeddedAPIServer, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+        """Every sample of metric `name` on /metrics: {sorted label pairs: value}."""
+        out: dict[tuple[tuple[str, str], ...], float] = {}
+        for family in text_string_to_metric_families(api.metrics_text()):
+            for sample in family.samples:
+                if sample.name == name:
+                    out[tuple(sorted(sample.labels.items()))] = sample.value
+        return out
 
     @staticmethod
     def manifest(

@@ -18,6 +18,71 @@ def test_drop_streams_closes_without_complete(api, h):
     assert frame["error"] is not None
 
 
+def test_drop_streams_closes_every_stream_of_every_kind(api, h):
+    selector = {"matchExpressions": [{"key": "tier", "operator": "EXISTS"}]}
+    streams = [
+        h.open_stream(api, {"kind": "Product", "rv": ""}),
+        h.open_stream(api, {"kind": "Product", "rv": "", "selector": selector}),
+        h.open_stream(api, {"kind": "Lease", "rv": h.list(api, "Lease")["resourceVersion"]}),
+        h.open_stream(api, {"kind": "Namespace", "rv": ""}),
+    ]
+    h.wait_for(lambda: "gitstore_api_open_streams 4.0" in api.metrics_text(), what="4 open")
+    assert api.faults(drop_streams=True)["dropped"] == 4
+    for stream in streams:
+        frame = stream.next()
+        assert frame["event"] == "_closed", frame  # ended, and no `complete` first
+        assert frame["error"] is not None
+    h.wait_for(lambda: "gitstore_api_open_streams 0.0" in api.metrics_text(), what="released")
+    assert api.server.store.subscriber_count() == 0
+    # The server itself keeps serving: new watches on both kinds see new events.
+    cursor = h.list(api, "Product")["resourceVersion"]
+    product = h.open_stream(api, {"kind": "Product", "rv": cursor})
+    lease = h.open_stream(api, {"kind": "Lease", "rv": cursor})
+    api.apply([h.manifest("Product", "p"), h.manifest("Lease", "l", spec={})])
+    assert product.event()["name"] == "p"
+    assert lease.event()["name"] == "l"
+
+
+def test_compact_expires_cursors_of_every_kind(api, h):
+    crd = {
+        "apiVersion": "apiextensions.gitstore.dev/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.dev"},
+        "spec": {"kind": "Widget", "apiVersion": "example.dev/v1", "scope": "Namespaced"},
+    }
+    api.apply([crd])
+    api.apply(
+        [
+            h.manifest("Product", "a"),
+            h.manifest("Lease", "l", spec={}),
+            h.manifest("Namespace", "acme", namespace=None),
+            h.manifest("Widget", "w", api_version="example.dev/v1"),
+        ]
+    )
+    # Collection has never had an event: its cursor must expire all the same.
+    kinds = ["Product", "Lease", "Namespace", "Widget", "Collection"]
+    cursors = {kind: h.list(api, kind)["resourceVersion"] for kind in kinds}
+    for kind, cursor in cursors.items():  # valid before the fault
+        ok = h.open_stream(api, {"kind": kind, "rv": cursor})
+        assert ok.status == 200
+        ok.close()
+    api.faults(compact=True)
+    for kind, cursor in cursors.items():
+        stream = h.open_stream(api, {"kind": kind, "rv": cursor})
+        frame = stream.next()
+        assert frame["data"]["errors"][0]["extensions"]["code"] == "WATCH_EXPIRED", (kind, frame)
+        assert stream.next()["event"] == "complete"
+    expired = h.samples(api, "gitstore_api_watch_expired_total")
+    assert expired == {(("kind", kind),): 1.0 for kind in kinds}
+    # Fresh cursors work again for every kind.
+    fresh = {kind: h.list(api, kind)["resourceVersion"] for kind in ("Product", "Collection")}
+    product = h.open_stream(api, {"kind": "Product", "rv": fresh["Product"]})
+    collection = h.open_stream(api, {"kind": "Collection", "rv": fresh["Collection"]})
+    api.apply([h.manifest("Product", "b"), h.manifest("Collection", "c")])
+    assert product.event()["name"] == "b"
+    assert collection.event()["name"] == "c"
+
+
 def test_compact_expires_every_cursor(api, h):
     api.apply([h.manifest("Product", "a")])
     cursor = h.list(api, "Product")["resourceVersion"]
@@ -91,6 +156,60 @@ def test_fail_next_requests_503_and_429(api, h):
     assert stream.response.headers["Retry-After"] == "1"
     assert stream.body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
     assert h.post(api, "{ kinds { kind } }").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"fail_next_requests": 2, "status": 418},
+        {
+            "conflict_next_status_writes": 1,
+            "fail_next_requests": 2,
+            "status": 418,
+            "latency_ms": 5000,
+            "retry_after": 9,
+            "drop_streams": True,
+            "compact": True,
+            "restart": True,
+        },
+        {"fail_next_requests": 2, "status": 503, "latency_ms": "soon"},
+        {"fail_next_requests": 2, "bogus": 1},
+    ],
+    ids=["status-418", "status-418-with-everything", "bad-latency", "unknown-key"],
+)
+def test_invalid_faults_body_answers_400_and_arms_nothing(api, h, body):
+    api.apply([h.manifest("Product", "a")])
+    before = h.get(api, "Product", "acme", "a")
+    cursor = h.list(api, "Product")["resourceVersion"]
+    stream = h.open_stream(api, {"kind": "Product", "rv": cursor})
+    h.wait_for(lambda: "gitstore_api_open_streams 1.0" in api.metrics_text(), what="stream open")
+
+    resp = h.post_faults(api, body)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+    # No failures armed (two requests would fail), no latency (5 s would show).
+    for _ in range(2):
+        start = time.monotonic()
+        assert h.post(api, "{ kinds { kind } }").status_code == 200
+        assert time.monotonic() - start < 4.0
+    # No conflict armed, no restart (the old resourceVersion still matches).
+    rv = before["metadata"]["resourceVersion"]
+    body_ = h.status(
+        api, kind="Product", namespace="acme", name="a", resourceVersion=rv, observedGeneration=1
+    )
+    written = body_["data"]["updateResourceStatus"]
+    assert written["conflict"] is None, written
+    # Streams not dropped: the open one gets the write; no compaction: the
+    # old cursor still replays it.
+    new_rv = written["object"]["metadata"]["resourceVersion"]
+    assert stream.event()["resourceVersion"] == new_rv
+    replay = h.open_stream(api, {"kind": "Product", "rv": cursor})
+    assert replay.event()["resourceVersion"] == new_rv
+    # retry_after untouched: a valid 429 fault still says 1 second.
+    api.faults(fail_next_requests=1, status=429)
+    resp = h.post(api, "{ kinds { kind } }")
+    assert resp.status_code == 429 and resp.headers["Retry-After"] == "1"
 
 
 def test_latency_until_reset(api, h):

@@ -40,6 +40,15 @@ def test_spec_change_bumps_generation_and_emits_modified(api_factory, repo, h):
     events = stream.events(2)
     assert {(e["type"], e["name"]) for e in events} == {("ADDED", "c"), ("DELETED", "b")}
     stream.no_frame(0.3)
+    # Positive follow-up: the NEXT event is this commit's change, so the
+    # commits above emitted nothing beyond the events already read.
+    fourth = repo.commit(
+        {"products.yaml": [_product("a", {"v": 3})], "more/c.yml": [_product("c", {"v": 1})]}
+    )
+    event = stream.event()
+    assert (event["type"], event["name"]) == ("MODIFIED", "a")
+    assert event["object"]["metadata"]["revision"] == fourth
+    assert event["object"]["metadata"]["generation"] == 3
 
 
 def test_labels_only_commit_keeps_generation(api_factory, repo, h):
@@ -87,9 +96,13 @@ def test_bad_commit_rejected_whole(api_factory, repo, h, caplog, bad, reason):
     obj = h.get(api, "Product", "acme", "a")
     assert obj["spec"] == {"v": 1} and obj["metadata"]["generation"] == 1
     stream.no_frame(0.3)
-    repo.commit({"p.yaml": [_product("a", {"v": 3})], "zz-bad.yaml": None})
+    # Positive follow-up: the NEXT event is the good commit's, so the
+    # rejected commit emitted nothing (not even late).
+    good = repo.commit({"p.yaml": [_product("a", {"v": 3})], "zz-bad.yaml": None})
     event = stream.event()
+    assert (event["type"], event["name"]) == ("MODIFIED", "a")
     assert event["object"]["spec"] == {"v": 3} and event["object"]["metadata"]["generation"] == 2
+    assert event["object"]["metadata"]["revision"] == good
 
 
 def test_crd_from_git_and_removal(api_factory, repo, h):

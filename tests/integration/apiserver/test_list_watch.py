@@ -68,6 +68,11 @@ def test_resume_from_valid_cursor_replays_only_later(api, h):
     again = resumed.event()
     assert again["name"] == "three"
     resumed.no_frame(0.3)
+    # Positive follow-up: the NEXT event is a new write, so nothing at or
+    # before the cursor was replayed late.
+    rv = api.apply([h.manifest("Product", "four")])["resourceVersion"]
+    event = resumed.event()
+    assert (event["name"], event["resourceVersion"]) == ("four", rv)
 
 
 def _expect_expired(stream):
@@ -131,6 +136,93 @@ def test_crd_kind_through_generic_path(api, h, examples_dir):
     assert body["data"]["updateResourceStatus"]["object"]["status"] == {"observedGeneration": 1}
     assert stream.event()["type"] == "MODIFIED"
     assert h.list(api, "Widget")["totalCount"] == 1
+
+
+def test_cluster_scoped_crd_through_generic_path(api, h):
+    crd = {
+        "apiVersion": "apiextensions.gitstore.dev/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "regions.geo.example.dev"},
+        "spec": {"kind": "Region", "apiVersion": "geo.example.dev/v1", "scope": "Cluster"},
+    }
+    api.apply([crd])
+    kinds = h.gql(api, "{ kinds { kind apiVersion scope builtin } }")["data"]["kinds"]
+    assert {
+        "kind": "Region",
+        "apiVersion": "geo.example.dev/v1",
+        "scope": "CLUSTER",
+        "builtin": False,
+    } in kinds
+
+    def region(name, **kw):
+        return h.manifest("Region", name, namespace=None, api_version="geo.example.dev/v1", **kw)
+
+    with pytest.raises(RuntimeError, match="cluster-scoped"):  # admission: no namespace allowed
+        api.apply([h.manifest("Region", "bad", namespace="acme", api_version="geo.example.dev/v1")])
+
+    cursor = h.list(api, "Region")["resourceVersion"]
+    stream = h.open_stream(api, {"kind": "Region", "rv": cursor})
+    # A namespace argument is ignored for a cluster-scoped kind (on watch and list).
+    ns_stream = h.open_stream(api, {"kind": "Region", "namespace": "acme", "rv": cursor})
+    api.apply([region("eu", labels={"zone": "west"}), region("us")])
+    added = stream.events(2)
+    assert [(e["type"], e["name"], e["namespace"]) for e in added] == [
+        ("ADDED", "eu", None),
+        ("ADDED", "us", None),
+    ]
+    assert "namespace" not in added[0]["object"]["metadata"]
+    assert [e["name"] for e in ns_stream.events(2)] == ["eu", "us"]
+
+    # list (paged), get
+    page = h.list(api, "Region", first=1)
+    assert page["totalCount"] == 2 and page["pageInfo"]["hasNextPage"] is True
+    rest = h.list(api, "Region", first=1, after=page["pageInfo"]["endCursor"])
+    assert [e["node"]["metadata"]["name"] for e in page["edges"] + rest["edges"]] == ["eu", "us"]
+    assert rest["resourceVersion"] == page["resourceVersion"]
+    assert h.list(api, "Region", namespace="acme")["totalCount"] == 2
+    selected = h.list(api, "Region", selector={"matchLabels": {"zone": "west"}})
+    assert [e["node"]["metadata"]["name"] for e in selected["edges"]] == ["eu"]
+    eu = h.get(api, "Region", None, "eu")
+    assert eu["metadata"]["name"] == "eu" and "namespace" not in eu["metadata"]
+    assert h.get(api, "Region", "acme", "eu") == eu  # namespace ignored
+    assert h.get(api, "Region", None, "nowhere") is None
+
+    # status write without a namespace: ok, then MODIFIED on the watch
+    body = h.status(
+        api,
+        kind="Region",
+        name="eu",
+        resourceVersion=eu["metadata"]["resourceVersion"],
+        observedGeneration=1,
+    )
+    written = body["data"]["updateResourceStatus"]["object"]
+    assert written["status"] == {"observedGeneration": 1}
+    event = stream.event()
+    assert (event["type"], event["name"], event["namespace"]) == ("MODIFIED", "eu", None)
+    assert event["resourceVersion"] == written["metadata"]["resourceVersion"]
+    assert event["object"]["status"] == {"observedGeneration": 1}
+    # a stale write conflicts; a missing object is NOT_FOUND
+    stale = h.status(
+        api,
+        kind="Region",
+        name="eu",
+        resourceVersion=eu["metadata"]["resourceVersion"],
+        observedGeneration=2,
+    )
+    assert stale["data"]["updateResourceStatus"]["conflict"] == {
+        "currentResourceVersion": written["metadata"]["resourceVersion"]
+    }
+    missing = h.status(api, kind="Region", name="nowhere", resourceVersion="x.1")
+    assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+    # delete: DELETED carrying the last state (status included)
+    assert api.delete("Region", None, "eu")
+    deleted = stream.event()
+    assert (deleted["type"], deleted["name"], deleted["namespace"]) == ("DELETED", "eu", None)
+    assert deleted["object"]["status"] == {"observedGeneration": 1}
+    assert deleted["object"]["metadata"]["labels"] == {"zone": "west"}
+    assert h.list(api, "Region")["totalCount"] == 1
+    assert 'gitstore_api_status_writes_total{kind="Region",result="ok"} 1.0' in api.metrics_text()
 
 
 def test_unknown_kind(api, h):

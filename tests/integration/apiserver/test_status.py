@@ -141,6 +141,22 @@ def test_stale_resource_version_conflicts_and_changes_nothing(api, h):
     assert h.get(api, "Product", "acme", "p") == current
     stream.no_frame(0.3)
     assert 'result="conflict"' in api.metrics_text()
+    # Positive follow-up: a real write is the NEXT event, so the conflicting
+    # write emitted nothing (not even late).
+    written = _payload(
+        h.status(
+            api,
+            kind="Product",
+            namespace="acme",
+            name="p",
+            resourceVersion=current["metadata"]["resourceVersion"],
+            observedGeneration=2,
+        )
+    )["object"]
+    event = stream.event()
+    assert event["type"] == "MODIFIED"
+    assert event["resourceVersion"] == written["metadata"]["resourceVersion"]
+    assert event["object"]["status"] == {"observedGeneration": 2}
 
 
 def test_noop_write_keeps_resource_version_and_emits_nothing(api, h):
@@ -162,10 +178,70 @@ def test_noop_write_keeps_resource_version_and_emits_nothing(api, h):
     )
     assert again["conflict"] is None
     assert again["object"]["metadata"]["resourceVersion"] == rv2
+    assert h.get(api, "Product", "acme", "p")["metadata"]["resourceVersion"] == rv2
     stream.no_frame(0.3)
     assert (
         'gitstore_api_status_writes_total{kind="Product",result="noop"} 1.0' in api.metrics_text()
     )
+    # Positive follow-up: a real write is the NEXT event, so the no-op
+    # emitted nothing (not even late), and the object moved only now.
+    real = _payload(
+        h.status(
+            api, kind="Product", namespace="acme", name="p", resourceVersion=rv2, resolved={"x": 1}
+        )
+    )["object"]
+    rv3 = real["metadata"]["resourceVersion"]
+    assert rv3 != rv2
+    event = stream.event()
+    assert (event["type"], event["resourceVersion"]) == ("MODIFIED", rv3)
+    assert event["object"]["status"] == {"conditions": [COND], "resolved": {"x": 1}}
+
+
+def test_status_write_metrics_count_each_result(tokens_api, h):
+    """Exact per-result counts after a known sequence (distinct counts catch label swaps)."""
+    api = tokens_api
+
+    def write(rv, token="writer-tok", name="p", kind="Product", **status):
+        return h.status(
+            api, token=token, kind=kind, namespace="acme", name=name, resourceVersion=rv, **status
+        )
+
+    rv0 = _rv(h, api, "writer-tok")
+    # ok x2
+    rv1 = _payload(write(rv0, observedGeneration=1))["object"]["metadata"]["resourceVersion"]
+    rv2 = _payload(write(rv1, observedGeneration=2))["object"]["metadata"]["resourceVersion"]
+    # noop x1
+    assert (
+        _payload(write(rv2, observedGeneration=2))["object"]["metadata"]["resourceVersion"] == rv2
+    )
+    # conflict x3: two stale resourceVersions and one injected conflict
+    for stale in (rv0, rv1):
+        assert _payload(write(stale, observedGeneration=3))["conflict"] is not None
+    api.faults(conflict_next_status_writes=1)
+    assert _payload(write(rv2, observedGeneration=3))["conflict"] is not None
+    # not_found x4
+    for i in range(4):
+        body = write("x.1", name=f"ghost-{i}", observedGeneration=1)
+        assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    # forbidden x5 on Product (reader; stale and missing targets too), x1 on Lease (writer)
+    for rv, name in ((rv2, "p"), (rv0, "p"), ("x.1", "p"), ("x.1", "ghost"), (rv2, "p")):
+        body = write(rv, token="reader-tok", name=name, observedGeneration=9)
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    body = write("x.1", kind="Lease", name="l", observedGeneration=1)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    # not counted: an unknown kind fails before any result exists
+    body = write("x.1", kind="Nope", observedGeneration=1)
+    assert body["errors"][0]["extensions"]["code"] == "UNKNOWN_KIND"
+
+    assert h.samples(api, "gitstore_api_status_writes_total") == {
+        (("kind", "Product"), ("result", "ok")): 2.0,
+        (("kind", "Product"), ("result", "noop")): 1.0,
+        (("kind", "Product"), ("result", "conflict")): 3.0,
+        (("kind", "Product"), ("result", "not_found")): 4.0,
+        (("kind", "Product"), ("result", "forbidden")): 5.0,
+        (("kind", "Lease"), ("result", "forbidden")): 1.0,
+    }
+    assert _rv(h, api, "reader-tok") == rv2  # only the two ok writes moved it
 
 
 def test_not_found(api, h):

@@ -17,7 +17,13 @@ def test_bookmarks_when_idle_with_resumable_cursor(api_factory, empty_manifests,
     resumed = h.open_stream(api, {"kind": "Product", "rv": bookmark["resourceVersion"]})
     assert resumed.event()["name"] == "b"
     plain = h.open_stream(api, {"kind": "Product", "rv": ""})
-    plain.no_frame(0.6)  # no bookmarks unless asked
+    h.wait_for(lambda: "gitstore_api_open_streams 3.0" in api.metrics_text(), what="3 open")
+    plain.no_frame(0.6)  # no bookmarks unless asked (3 bookmark intervals)
+    # Positive follow-up: after those idle intervals the NEXT frame is a real
+    # event, so no bookmark was sent, not even late.
+    rv = api.apply([h.manifest("Product", "c")])["resourceVersion"]
+    event = plain.event()
+    assert (event["type"], event["name"], event["resourceVersion"]) == ("ADDED", "c", rv)
 
 
 def test_keep_alive_comments_when_idle(api_factory, empty_manifests, h):
@@ -33,6 +39,30 @@ def test_stream_ends_with_complete_after_max_age(api_factory, empty_manifests, h
     stream = h.open_stream(api, {"kind": "Product", "rv": ""})
     assert stream.next()["event"] == "complete"
     assert stream.next()["event"] == "_closed"
+
+
+def test_stream_age_is_between_half_and_full_max(api_factory, empty_manifests, h):
+    """Every stream ends with `complete` after a random age in [max/2, max].
+
+    The server draws the age itself (not injectable), so several streams
+    are measured. The lower bound is guaranteed, so it is asserted
+    strictly: the server's clock starts after `opened_at` (taken before the
+    request is sent, same process, same monotonic clock) and the client
+    sees the end only after the server's deadline; 5 ms covers clock
+    granularity. The upper bound gets generous slack for a loaded machine.
+    """
+    top, count = 1.0, 8
+    api = api_factory(manifests=empty_manifests, max_stream_seconds=top)
+    streams = [h.open_stream(api, {"kind": "Product", "rv": ""}) for _ in range(count)]
+    lifetimes = []
+    for stream in streams:
+        assert stream.status == 200
+        assert stream.next()["event"] == "complete"
+        assert stream.next()["event"] == "_closed"
+        assert stream.opened_at is not None and stream.closed_at is not None
+        lifetimes.append(stream.closed_at - stream.opened_at)
+    assert min(lifetimes) >= top / 2 - 0.005, lifetimes
+    assert max(lifetimes) <= top + 5.0, lifetimes
 
 
 def test_slow_consumer_is_cut_with_code(api_factory, empty_manifests, h):
