@@ -17,9 +17,13 @@ older DeltaFIFO (a queue of keys, each with its list of pending deltas):
 
 Invariants:
 
-* :meth:`RealFIFO.pop` runs ``process`` with the FIFO's lock held, so a
-  :meth:`~RealFIFO.replace` never races a delta that was popped but is not
-  yet in the indexer (the "known objects" it diffs against).
+* :meth:`RealFIFO.pop` (and :meth:`RealFIFO.pop_batch`) runs ``process``
+  with the FIFO's *processing* lock held, and :meth:`~RealFIFO.replace`,
+  :meth:`~RealFIFO.resync` and :meth:`~RealFIFO.expected_state` take it
+  too, so none of them races a delta that was popped but is not yet in the
+  indexer (the "known objects" they read). Producers (``add``, ``update``,
+  ``delete``) take only the short-held queue lock: a watch event is never
+  held up by the processing of earlier ones.
 * :meth:`~RealFIFO.replace` queues a ``Replaced`` delta per listed object,
   then a ``Deleted`` delta carrying :class:`DeletedFinalStateUnknown` for
   every key the cache would hold after the queue drains that the list no
@@ -34,7 +38,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -50,6 +54,12 @@ REPLACED = "Replaced"
 SYNC = "Sync"
 
 Transform = Callable[[Object], Object]
+
+QueuedDelta = tuple[str, str, "Object | DeletedFinalStateUnknown"]
+"""``(key, delta type, object or tombstone)``: what :meth:`RealFIFO.pop_batch` hands out."""
+
+POP_BATCH_LIMIT = 256
+"""The most deltas :meth:`RealFIFO.pop_batch` takes per call by default."""
 
 
 class FIFOClosedError(Exception):
@@ -85,10 +95,17 @@ class RealFIFO:
         self._known = known
         self._transform = transform
         self._on_synced = on_synced
+        # Lock order: _process_lock, then _lock. _lock guards the queue and the
+        # counters and is only ever held briefly; _process_lock is held from
+        # taking deltas out of the queue until they are in the indexer.
+        self._process_lock = threading.Lock()
         self._lock = threading.Lock()
         self._not_empty = threading.Condition(self._lock)
-        self._items: deque[tuple[str, Delta]] = deque()
-        self._queued: Counter[str] = Counter()  # key -> deltas queued for it
+        # (key, type, object) rather than (key, Delta): a tuple is far cheaper to
+        # build, and the key computed on the way in is carried to the consumer.
+        self._items: deque[QueuedDelta] = deque()
+        self._queued: dict[str, int] = {}  # key -> deltas queued for it
+        self._waiting = 0  # consumers blocked in pop: producers notify only then
         self._closed = False
         self._populated = False
         self._initial_count = 0
@@ -97,15 +114,15 @@ class RealFIFO:
 
     def add(self, obj: Object) -> None:
         """Queue an ``Added`` delta. Ignored once closed."""
-        self._append(ADDED, self._apply_transform(obj))
+        self._append(ADDED, obj if self._transform is None else self._apply_transform(obj))
 
     def update(self, obj: Object) -> None:
         """Queue an ``Updated`` delta. Ignored once closed."""
-        self._append(UPDATED, self._apply_transform(obj))
+        self._append(UPDATED, obj if self._transform is None else self._apply_transform(obj))
 
     def delete(self, obj: Object) -> None:
         """Queue a ``Deleted`` delta carrying the object's last state."""
-        self._append(DELETED, self._apply_transform(obj))
+        self._append(DELETED, obj if self._transform is None else self._apply_transform(obj))
 
     def replace(self, items: Iterable[Object], resource_version: str = "") -> None:
         """Queue the result of a full list (see the module doc).
@@ -117,22 +134,24 @@ class RealFIFO:
         listed: list[tuple[str, Object]] = []
         for obj in items:
             try:
-                listed.append((meta_namespace_key(obj), self._apply_transform(obj)))
+                # The key is that of the object as queued (transformed), as in add().
+                stored = self._apply_transform(obj)
+                listed.append((meta_namespace_key(stored), stored))
             except ValueError as exc:
                 log.warning("skipping listed object without a key: %s", exc)
-        with self._lock:
+        with self._process_lock, self._lock:
             if self._closed:
                 return
             expected = self._expected_state_locked()
             listed_keys = set()
             for key, obj in listed:
                 listed_keys.add(key)
-                self._push_locked(key, Delta(REPLACED, obj))
+                self._push_locked(key, REPLACED, obj)
             for key, last in expected.items():
                 if key not in listed_keys:
-                    tombstone = DeletedFinalStateUnknown(key, last)
-                    self._push_locked(key, Delta(DELETED, tombstone))
+                    self._push_locked(key, DELETED, DeletedFinalStateUnknown(key, last))
             synced_now = self._populate_locked()
+            self._wake_locked()
         if synced_now:
             self._announce_synced()
 
@@ -142,16 +161,17 @@ class RealFIFO:
         A key with deltas in flight is skipped: the cached object is older
         than what is queued, and syncing it would move the cache backwards.
         """
-        with self._lock:
+        with self._process_lock, self._lock:
             if self._closed:
                 return
             for key, obj in self._known.items().items():
                 if not self._queued.get(key):
-                    self._push_locked(key, Delta(SYNC, obj))
+                    self._push_locked(key, SYNC, obj)
+            self._wake_locked()
 
     def expected_state(self) -> dict[str, Object]:
         """What the indexer will hold once every queued delta is processed."""
-        with self._lock:
+        with self._process_lock, self._lock:
             return self._expected_state_locked()
 
     def mark_synced(self) -> None:
@@ -169,37 +189,62 @@ class RealFIFO:
         Block until a delta is queued, ``timeout`` seconds pass (return
         False) or the FIFO is closed (raise :class:`FIFOClosedError`, even
         if deltas remain: closing means stop). ``process`` runs with the
-        FIFO's lock held, so it must be quick and must not call back into
-        the FIFO. If it raises, the exception propagates and the delta is
-        *not* requeued: retrying would replay an old state over newer ones.
+        FIFO's processing lock held, so it must be quick and must not call
+        back into the FIFO. If it raises, the exception propagates and the
+        delta is *not* requeued: retrying would replay an old state over
+        newer ones.
         """
+
+        def process_one(batch: list[QueuedDelta], initial: int) -> None:
+            _, kind, obj = batch[0]
+            process(Delta(kind, obj), initial > 0)
+
+        return self.pop_batch(process_one, timeout, limit=1)
+
+    def pop_batch(
+        self,
+        process: Callable[[list[QueuedDelta], int], None],
+        timeout: float | None = None,
+        limit: int = POP_BATCH_LIMIT,
+    ) -> bool:
+        """Remove up to ``limit`` of the oldest deltas and call ``process(batch, initial)``.
+
+        :meth:`pop` for many deltas at a time: ``batch`` is a list of
+        ``(key, type, object_or_tombstone)`` in queue order (``key`` is the
+        one :func:`~.store.meta_namespace_key` gives for the object), and
+        its first ``initial`` entries belong to the initial list (what
+        :meth:`pop` passes as ``is_in_initial_list``). Blocking, timeout,
+        closing and the processing lock held around ``process`` are as for
+        :meth:`pop`; if ``process`` raises, the exception propagates and the
+        whole batch counts as consumed (none of it is requeued).
+        """
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._not_empty:
-            while not self._items:
+        while True:
+            # Wait without the processing lock, so replace() can run meanwhile.
+            with self._lock:
+                if not self._items and not self._wait_locked(deadline):
+                    return False
                 if self._closed:
                     raise FIFOClosedError
-                if deadline is None:
-                    self._not_empty.wait()
-                else:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return False
-                    self._not_empty.wait(remaining)
-            if self._closed:
-                raise FIFOClosedError
-            key, delta = self._items.popleft()
-            left = self._queued[key] - 1
-            if left:
-                self._queued[key] = left
-            else:
-                del self._queued[key]
-            initial = self._initial_count > 0
-            try:
-                process(delta, initial)
-            finally:
-                if initial:
-                    self._initial_count -= 1
-        return True
+            with self._process_lock:
+                with self._lock:
+                    if self._closed:
+                        raise FIFOClosedError
+                    batch = self._take_locked(limit)
+                    initial = min(self._initial_count, len(batch))
+                if not batch:
+                    continue  # another consumer was first: wait again
+                try:
+                    process(batch, initial)
+                finally:
+                    # Counted as popped only once processed: has_synced() must
+                    # not turn true before the indexer (and handlers) have them.
+                    if initial:
+                        with self._lock:
+                            self._initial_count -= initial
+                return True
 
     def has_synced(self) -> bool:
         """True once the first replace's deltas (and those before) were all popped."""
@@ -239,11 +284,57 @@ class RealFIFO:
         with self._lock:
             if self._closed:
                 return
-            self._push_locked(key, Delta(kind, obj))
+            # _push_locked inlined: this runs once per watch event.
+            self._items.append((key, kind, obj))
+            queued = self._queued
+            queued[key] = queued.get(key, 0) + 1
             if not self._populated:
                 # Deltas before any replace: synced once they are consumed.
                 self._populated = True
                 self._initial_count = len(self._items)
+            if self._waiting:
+                self._not_empty.notify()
+
+    def _take_locked(self, limit: int) -> list[QueuedDelta]:
+        """Remove and return up to ``limit`` deltas from the head of the queue."""
+        items = self._items
+        if len(items) <= limit:
+            batch = list(items)
+            items.clear()
+        else:
+            popleft = items.popleft
+            batch = [popleft() for _ in range(limit)]
+        queued = self._queued
+        for key, _, _ in batch:
+            left = queued[key] - 1
+            if left:
+                queued[key] = left
+            else:
+                del queued[key]
+        return batch
+
+    def _wait_locked(self, deadline: float | None) -> bool:
+        """Wait (lock held, queue empty) for a delta: False once ``deadline``
+        (``time.monotonic``) passes; raise once closed."""
+        self._waiting += 1
+        try:
+            while not self._items:
+                if self._closed:
+                    raise FIFOClosedError
+                if deadline is None:
+                    self._not_empty.wait()
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._not_empty.wait(remaining)
+        finally:
+            self._waiting -= 1
+        return True
+
+    def _wake_locked(self) -> None:
+        if self._waiting and self._items:
+            self._not_empty.notify_all()
 
     def _populate_locked(self) -> bool:
         """Fix the initial count once; True if that made the FIFO synced at once."""
@@ -261,17 +352,17 @@ class RealFIFO:
         except Exception:
             log.exception("on_synced callback failed")
 
-    def _push_locked(self, key: str, delta: Delta) -> None:
-        self._items.append((key, delta))
-        self._queued[key] += 1
-        self._not_empty.notify()
+    def _push_locked(self, key: str, kind: str, obj: Object | DeletedFinalStateUnknown) -> None:
+        # The caller wakes the consumer (_wake_locked) once it has pushed all.
+        self._items.append((key, kind, obj))
+        self._queued[key] = self._queued.get(key, 0) + 1
 
     def _expected_state_locked(self) -> dict[str, Object]:
         """What the indexer will hold once every queued delta is processed."""
         state = self._known.items()
-        for key, delta in self._items:
-            if delta.type == DELETED:
+        for key, kind, obj in self._items:
+            if kind == DELETED:
                 state.pop(key, None)
-            elif not isinstance(delta.object, DeletedFinalStateUnknown):
-                state[key] = delta.object
+            elif not isinstance(obj, DeletedFinalStateUnknown):
+                state[key] = obj
         return state

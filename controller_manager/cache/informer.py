@@ -31,7 +31,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from controller_manager.cache.fifo import DELETED, REPLACED, SYNC, Delta, FIFOClosedError, RealFIFO
+from controller_manager.cache.fifo import (
+    DELETED,
+    REPLACED,
+    SYNC,
+    FIFOClosedError,
+    QueuedDelta,
+    RealFIFO,
+)
 from controller_manager.cache.listwatch import ListerWatcher, Object
 from controller_manager.cache.processor import (
     ADD,
@@ -44,7 +51,7 @@ from controller_manager.cache.processor import (
     OnUpdate,
 )
 from controller_manager.cache.reflector import Reflector, ReflectorObserver
-from controller_manager.cache.store import Indexer, IndexFunc, meta_namespace_key
+from controller_manager.cache.store import Indexer, IndexFunc
 from controller_manager.clock import REAL_CLOCK, Clock
 
 log = logging.getLogger(__name__)
@@ -270,9 +277,10 @@ class SharedIndexInformer:
 
     def _process_loop(self) -> None:
         synced = False
+        pop_batch = self._fifo.pop_batch
         while True:
             try:
-                self._fifo.pop(self._process)
+                pop_batch(self._process_batch)
             except FIFOClosedError:
                 return
             except Exception:
@@ -281,28 +289,41 @@ class SharedIndexInformer:
                 synced = True
                 self._notify_sync()
 
-    def _process(self, delta: Delta, is_initial_list: bool) -> None:
-        obj = delta.object
-        with self._handle_lock:
-            if delta.type == DELETED:
-                self._indexer.delete(obj)
-                self._distribute((DELETE, obj, None))
-                return
-            assert isinstance(obj, dict)
-            old = self._indexer.get_by_key(meta_namespace_key(obj))
-            self._indexer.update(obj)
-            if old is None:
-                self._distribute((ADD, obj, is_initial_list))
-            elif delta.type == SYNC:
-                self._distribute((UPDATE, obj, obj))
-            elif delta.type == REPLACED and _same_version(old, obj):
-                return
-            else:
-                self._distribute((UPDATE, old, obj))
+    def _process_batch(self, batch: list[QueuedDelta], initial: int) -> None:
+        """Apply popped deltas to the indexer, in order; hand out their notifications.
 
-    def _distribute(self, notification: Notification) -> None:
-        for listener in self._listeners:
-            listener.add(notification)
+        Runs under the FIFO's processing lock. A delta that fails is logged and skipped,
+        the others still apply. The notifications go to every handler at
+        once, within the same hold of the handle lock as the indexer updates:
+        a handler registering meanwhile finds the whole batch either in the
+        cache (its synthetic adds) or in its buffer, never both or neither.
+        """
+        notifications: list[Notification] = []
+        append = notifications.append
+        put = self._indexer.put
+        delete_key = self._indexer.delete_key
+        with self._handle_lock:
+            try:
+                for position, (key, kind, obj) in enumerate(batch):
+                    try:
+                        if kind == DELETED:
+                            delete_key(key)
+                            append((DELETE, obj, None))
+                            continue
+                        assert isinstance(obj, dict)
+                        old = put(key, obj)
+                        if old is None:
+                            append((ADD, obj, position < initial))
+                        elif kind == SYNC:
+                            append((UPDATE, obj, obj))
+                        elif kind != REPLACED or not _same_version(old, obj):
+                            append((UPDATE, old, obj))
+                    except Exception:
+                        log.exception("applying a delta failed informer=%s", self.name)
+            finally:
+                if notifications:
+                    for listener in self._listeners:
+                        listener.add_many(notifications)
 
     def _resync_loop(self) -> None:
         while not self._clock.sleep(self._resync_period, self._stop_event):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from controller_manager.cache.listwatch import Object
@@ -52,11 +52,17 @@ class EventHandlerRegistration:
         self._on_update = on_update
         self._on_delete = on_delete
         self._informer_synced = informer_synced
-        self._cond = threading.Condition()
+        lock = threading.RLock()
+        # The handler thread waits on _cond for notifications; wait_idle on _idle.
+        self._cond = threading.Condition(lock)
+        self._idle = threading.Condition(lock)
         self._buffer: deque[Notification] = deque()
         self._initial_pending = 0
         self._busy = False
         self._stopped = False
+        # Who is blocked, so producers notify only when somebody listens.
+        self._handler_waiting = False
+        self._idle_waiters = 0
         self._thread: threading.Thread | None = None
 
     def add(self, notification: Notification) -> None:
@@ -67,7 +73,19 @@ class EventHandlerRegistration:
             if notification[0] == ADD and notification[2]:
                 self._initial_pending += 1
             self._buffer.append(notification)
-            self._cond.notify()
+            if self._handler_waiting:
+                self._cond.notify()
+
+    def add_many(self, notifications: Sequence[Notification]) -> None:
+        """Buffer several notifications in order, atomically (as many :meth:`add` calls)."""
+        initial = sum(1 for n in notifications if n[0] == ADD and n[2])
+        with self._cond:
+            if self._stopped:
+                return
+            self._initial_pending += initial
+            self._buffer.extend(notifications)
+            if self._handler_waiting:
+                self._cond.notify()
 
     def has_synced(self) -> bool:
         """True once the informer synced and this handler consumed the initial list."""
@@ -91,9 +109,13 @@ class EventHandlerRegistration:
         Return False on timeout. Meant for tests and orderly shutdown.
         """
         with self._cond:
-            return self._cond.wait_for(
-                lambda: self._stopped or (not self._buffer and not self._busy), timeout
-            )
+            self._idle_waiters += 1
+            try:
+                return self._idle.wait_for(
+                    lambda: self._stopped or (not self._buffer and not self._busy), timeout
+                )
+            finally:
+                self._idle_waiters -= 1
 
     def start(self) -> None:
         with self._cond:
@@ -108,6 +130,7 @@ class EventHandlerRegistration:
             self._stopped = True
             self._buffer.clear()
             self._cond.notify_all()
+            self._idle.notify_all()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the thread to end; a handler call in flight finishes first."""
@@ -122,38 +145,50 @@ class EventHandlerRegistration:
         return thread is not None and thread.is_alive()
 
     def _run(self) -> None:
+        cond = self._cond
+        buffer = self._buffer
+        popleft = buffer.popleft
         while True:
-            with self._cond:
-                self._busy = False
-                self._cond.notify_all()
-                while not self._buffer and not self._stopped:
-                    self._cond.wait()
+            with cond:
+                if not buffer:
+                    self._busy = False
+                    if self._idle_waiters:
+                        self._idle.notify_all()
+                    self._handler_waiting = True
+                    while not buffer and not self._stopped:
+                        cond.wait()
+                    self._handler_waiting = False
                 if self._stopped:
                     return
-                kind, a, b = self._buffer.popleft()
                 self._busy = True
-            try:
-                self._deliver(kind, a, b)
-            except Exception:
-                log.exception("event handler failed thread=%s notification=%s", self.name, kind)
-            finally:
-                if kind == ADD and b:
-                    with self._cond:
-                        self._initial_pending -= 1
+            # Drain without taking the lock per notification: deque pops are
+            # atomic, producers only append, and stop() clears the buffer under
+            # the lock, after which nothing new is delivered.
+            on_add, on_update, on_delete = self._on_add, self._on_update, self._on_delete
+            while not self._stopped:
+                try:
+                    kind, a, b = popleft()
+                except IndexError:
+                    break
+                try:
+                    if kind == UPDATE:  # the common case first
+                        if on_update is not None:
+                            on_update(a, b)
+                    elif kind == ADD:
+                        if on_add is not None:
+                            on_add(a, b)
+                    elif on_delete is not None:
+                        on_delete(a)
+                except Exception:
+                    log.exception("event handler failed thread=%s notification=%s", self.name, kind)
+                finally:
+                    if kind == ADD and b:
+                        with cond:
+                            self._initial_pending -= 1
 
     @property
     def name(self) -> str:
         return self.thread_name
-
-    def _deliver(self, kind: str, a: Any, b: Any) -> None:
-        if kind == ADD:
-            if self._on_add is not None:
-                self._on_add(a, b)
-        elif kind == UPDATE:
-            if self._on_update is not None:
-                self._on_update(a, b)
-        elif self._on_delete is not None:
-            self._on_delete(a)
 
     def __repr__(self) -> str:
         return f"EventHandlerRegistration({self.thread_name!r})"

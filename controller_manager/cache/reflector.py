@@ -254,11 +254,13 @@ class Reflector:
             return "stopped", 0
         started = self._clock.monotonic()
         events = 0
+        stopping = self._stop.is_set
+        apply = self._apply
         try:
             for event in watch:
-                if self._stop.is_set():
+                if stopping():
                     break
-                self._apply(event)
+                apply(event)
                 events += 1
         except ExpiredError:
             return REASON_EXPIRED, events
@@ -301,10 +303,13 @@ class Reflector:
         except Exception:
             # A malformed object must not wedge the loop: skip it, keep going.
             log.exception("store rejected an event reflector=%s type=%s", self.name, kind)
-        if event.resource_version:
-            with self._lock:
-                self._last_rv = event.resource_version
-        self._notify("on_event", kind)
+        rv = event.resource_version
+        if rv:
+            # A single reference store is atomic: no lock needed to publish the
+            # cursor (readers still take the lock; this runs once per event).
+            self._last_rv = rv
+        if self._observer is not None:
+            self._notify("on_event", kind)
 
     def _back_off(self, why: str) -> bool:
         """Pause per the back-off policy; return True if stopped meanwhile."""

@@ -10,8 +10,10 @@ an :class:`Indexer` must never mutate what it gets back (copy it first with
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
 
 from controller_manager.cache.listwatch import Object
 
@@ -71,9 +73,12 @@ def split_key(key: str) -> tuple[str | None, str]:
     raise ValueError(f"malformed store key {key!r}")
 
 
+_NO_METADATA: Mapping[str, Any] = MappingProxyType({})
+
+
 def namespace_index_func(obj: Object) -> list[str]:
     """Index an object under its namespace (``""`` for cluster-scoped ones)."""
-    return [obj.get("metadata", {}).get("namespace") or ""]
+    return [obj.get("metadata", _NO_METADATA).get("namespace") or ""]
 
 
 class Indexer:
@@ -101,13 +106,37 @@ class Indexer:
 
     def add(self, obj: Object) -> None:
         """Insert or replace the object under its key."""
-        key = meta_namespace_key(obj)
-        with self._lock:
-            self._put(key, obj)
+        self.put(meta_namespace_key(obj), obj)
 
     def update(self, obj: Object) -> None:
         """Same as :meth:`add`: the store keeps only the latest state."""
         self.add(obj)
+
+    def put(self, key: str, obj: Object) -> Object | None:
+        """Store ``obj`` under ``key``; return the object it replaced, or None.
+
+        :meth:`add` with a precomputed key (``key`` must be
+        ``meta_namespace_key(obj)``), reporting the previous state in the
+        same atomic step.
+        """
+        with self._lock:
+            items = self._items
+            old = items.get(key)
+            # Run every index function before changing anything: one that
+            # raises must not leave the map and the indices disagreeing.
+            changed: list[tuple[dict[str, set[str]], set[str], set[str]]] = []
+            for name, func in self._indexers.items():
+                values = func(obj)
+                previous = func(old) if old else ()
+                if values != previous:  # usually equal: an update keeps its index values
+                    changed.append((self._indices[name], set(previous), set(values)))
+            items[key] = obj
+            for index, previous_set, values_set in changed:
+                for value in previous_set - values_set:
+                    self._discard(index, value, key)
+                for value in values_set - previous_set:
+                    index.setdefault(value, set()).add(key)
+            return old
 
     def delete(self, obj: Object | DeletedFinalStateUnknown) -> None:
         """Remove the object's key (a tombstone works too); absent keys are ignored."""
@@ -222,23 +251,6 @@ class Indexer:
             return self._indices[index_name]
         except KeyError:
             raise KeyError(f"no index named {index_name!r}") from None
-
-    def _put(self, key: str, obj: Object) -> None:
-        # Run every index function before changing anything: one that raises
-        # must not leave the map and the indices disagreeing.
-        new_values = {name: set(func(obj)) for name, func in self._indexers.items()}
-        old = self._items.get(key)
-        old_values: dict[str, set[str]] = (
-            {name: set(func(old)) for name, func in self._indexers.items()} if old else {}
-        )
-        self._items[key] = obj
-        for name, values in new_values.items():
-            index = self._indices[name]
-            previous = old_values.get(name, set())
-            for value in previous - values:
-                self._discard(index, value, key)
-            for value in values - previous:
-                index.setdefault(value, set()).add(key)
 
     def _unindex(self, key: str, obj: Object) -> None:
         for name, func in self._indexers.items():
