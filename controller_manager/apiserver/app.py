@@ -142,17 +142,29 @@ class Routes:
 
     # -- GraphQL -----------------------------------------------------------------
 
-    async def graphql(self, request: Request) -> Response:
-        """Queries and mutations: 200 with `data` / `errors`."""
-        try:
-            principal = await self._gate(request)
-            body = await self._json_body(request)
-        except _Rejected as rejected:
-            return rejected.response
+    async def _admit(
+        self, request: Request, *, invalid_status: int
+    ) -> tuple[Principal, dict[str, Any], DocumentNode]:
+        """Authenticate, read the JSON body and parse + validate the query.
+
+        Raise `_Rejected` with the answer to send otherwise. An invalid
+        document is a GraphQL result (200) on `/graphql` but a rejection
+        before the stream (400) on `/graphql/stream`.
+        """
+        principal = await self._gate(request)
+        body = await self._json_body(request)
         doc = self._document(body.get("query"))
         if isinstance(doc, list):
             errors = [format_error(e, "GRAPHQL_VALIDATION_FAILED") for e in doc]
-            return JSONResponse({"errors": errors})
+            raise _Rejected(JSONResponse({"errors": errors}, status_code=invalid_status))
+        return principal, body, doc
+
+    async def graphql(self, request: Request) -> Response:
+        """Queries and mutations: 200 with `data` / `errors`."""
+        try:
+            principal, body, doc = await self._admit(request, invalid_status=200)
+        except _Rejected as rejected:
+            return rejected.response
         op = _operation(doc, body.get("operationName"))
         if op is not None and op.operation == OperationType.SUBSCRIPTION:
             return JSONResponse(
@@ -173,14 +185,9 @@ class Routes:
     async def stream(self, request: Request) -> Response:
         """Subscriptions over SSE; every rejection happens before the stream."""
         try:
-            principal = await self._gate(request)
-            body = await self._json_body(request)
+            principal, body, doc = await self._admit(request, invalid_status=400)
         except _Rejected as rejected:
             return rejected.response
-        doc = self._document(body.get("query"))
-        if isinstance(doc, list):
-            errors = [format_error(e, "GRAPHQL_VALIDATION_FAILED") for e in doc]
-            return JSONResponse({"errors": errors}, status_code=400)
         op = _operation(doc, body.get("operationName"))
         if op is None or op.operation != OperationType.SUBSCRIPTION:
             return error_response(400, "BAD_USER_INPUT", "/graphql/stream serves subscriptions")
