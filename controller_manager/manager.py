@@ -39,7 +39,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
-from controller_manager.cache.factory import InformerFactory
+from controller_manager.cache.factory import InformerFactory, InformerKey, selector_key
 from controller_manager.client.client import Client
 from controller_manager.client.status import StatusWriter
 from controller_manager.config import (
@@ -57,7 +57,7 @@ from controller_manager.httpserver import HTTPServer, ProbeApp, metrics_app
 from controller_manager.logs import add_secrets
 from controller_manager.metrics import RuntimeMetrics
 
-__all__ = ["Manager"]
+__all__ = ["Manager", "client_pool_size", "informer_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,9 @@ class Manager:
         self._overrides = dict(reconcilers or {})
         self._lock = threading.Lock()
         self._stop_requested = threading.Event()
+        # Set only by request_stop() and signals, not by stop() cleaning up after a
+        # failed start: run() must tell "asked to stop" (exit 0) from "failed" (exit 1).
+        self._stop_asked = threading.Event()
         self._stopping = False
         self._controllers_started = False
         self._informers_started = False
@@ -169,10 +172,6 @@ class Manager:
             add_secrets(self.api_server.token, getattr(self.api_server, "admin_token", None))
             log.info("embedded API started url=%s", url)
         assert url is not None  # guaranteed by config validation
-        workers = sum(c.workers for c in self.config.controllers)
-        kinds = {c.kind for c in self.config.controllers} | {
-            w.kind for c in self.config.controllers for w in c.watches
-        }
         self.client = Client(
             url,
             token=token,
@@ -183,7 +182,7 @@ class Manager:
             connect_timeout=api.connect_timeout,
             read_timeout=api.timeout,
             heartbeat_timeout=api.heartbeat_timeout,
-            pool_size=workers + 2 * len(kinds) + 4,
+            pool_size=client_pool_size(self.config),
         )
         return self.client
 
@@ -272,6 +271,7 @@ class Manager:
 
     def request_stop(self) -> None:
         """Ask :meth:`run` (or a start waiting for caches) to stop; safe from any thread."""
+        self._stop_asked.set()
         self._stop_requested.set()
 
     def stop(self, timeout: float | None = None) -> bool:
@@ -318,7 +318,7 @@ class Manager:
             log.info(
                 "signal received, shutting down gracefully signal=%s", signal.Signals(signum).name
             )
-            self._stop_requested.set()
+            self.request_stop()
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
@@ -327,7 +327,7 @@ class Manager:
             except ConfigError:
                 raise
             except Exception as exc:
-                if self._stop_requested.is_set():
+                if self._stop_asked.is_set():
                     log.info("stopped during start-up: %s", exc)
                     return 0
                 log.error("start-up failed: %s", exc)
@@ -338,6 +338,32 @@ class Manager:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def informer_keys(config: Config) -> set[InformerKey]:
+    """The shared informers the controllers of ``config`` will ask the factory for.
+
+    One per distinct (kind, namespace, selector): a controller's primary
+    kind with its namespace and selector, and every secondary watch
+    (cluster-wide, unfiltered), as :class:`~controller_manager.controller.Controller`
+    requests them.
+    """
+    keys: set[InformerKey] = set()
+    for ctl in config.controllers:
+        keys.add(InformerKey(ctl.kind, ctl.namespace or None, selector_key(ctl.selector)))
+        keys.update(InformerKey(w.kind, None, None) for w in ctl.watches)
+    return keys
+
+
+def client_pool_size(config: Config) -> int:
+    """HTTP connections the shared client needs so nobody waits for one.
+
+    Every worker may hold one (a status write); every informer holds one
+    for its watch stream and may need a second for a re-list while the old
+    stream is being torn down; plus a few for probes of the API.
+    """
+    workers = sum(c.workers for c in config.controllers)
+    return workers + 2 * len(informer_keys(config)) + 4
 
 
 def _options(ctl: ControllerConfig, objects: dict[str, Any]) -> ControllerOptions:

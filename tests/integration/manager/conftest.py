@@ -115,6 +115,29 @@ def wait_for(cond: Callable[[], Any], timeout: float = WAIT, what: str = "condit
         time.sleep(POLL)
 
 
+def wait_quiet(
+    value: Callable[[], Any], window: float, timeout: float = WAIT, what: str = "quiet"
+) -> Any:
+    """Wait until ``value()`` has stayed unchanged for ``window`` seconds; return it.
+
+    Every change restarts the window; fail when no window of that length
+    fits before ``timeout`` (something keeps changing it).
+    """
+    deadline = time.monotonic() + timeout
+    last = value()
+    since = time.monotonic()
+    while True:
+        time.sleep(POLL)
+        now = value()
+        at = time.monotonic()
+        if now != last:
+            last, since = now, at
+        elif at - since >= window:
+            return last
+        if at > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}: still changing ({last!r})")
+
+
 def stays(value: Callable[[], Any], seconds: float) -> Any:
     """Assert ``value()`` does not change for ``seconds`` (polled); return it."""
     first = value()
@@ -140,6 +163,11 @@ class Scripted:
         self.terminal: set[str] = set()
         self.calls: list[tuple[str, bool]] = []  # (name, object present)
         self.started = threading.Event()
+
+    def names(self) -> set[str]:
+        """Every name reconciled so far."""
+        with self.lock:
+            return {n for n, _ in self.calls}
 
     def count(self, name: str, present: bool | None = None) -> int:
         with self.lock:
@@ -216,14 +244,27 @@ def write_config(tmp_path: Path, api: EmbeddedAPIServer) -> Callable[..., Path]:
 def start_manager(
     write_config: Callable[..., Path], scripted: Scripted
 ) -> Iterator[Callable[..., Manager]]:
-    """Start a real Manager for a controllers YAML; ``tests:scripted`` is ``scripted``."""
+    """Start a real Manager for a controllers YAML; ``tests:scripted`` is ``scripted``.
+
+    ``reconcilers`` adds more injected reconcilers by import path;
+    ``start_controllers=False`` stops after the cache sync (no reconcile yet).
+    """
     started: list[Manager] = []
 
-    def start(controllers: str, extra: str = "", admin_token: str = "", **kwargs: Any) -> Manager:
+    def start(
+        controllers: str,
+        extra: str = "",
+        admin_token: str = "",
+        *,
+        reconcilers: dict[str, Any] | None = None,
+        start_controllers: bool = True,
+        **kwargs: Any,
+    ) -> Manager:
         config = load_config(write_config(controllers, extra, admin_token=admin_token))
-        manager = Manager(config, reconcilers={"tests:scripted": scripted}, **kwargs)
+        objects = {"tests:scripted": scripted, **(reconcilers or {})}
+        manager = Manager(config, reconcilers=objects, **kwargs)
         started.append(manager)
-        manager.start()
+        manager.start(start_controllers=start_controllers)
         return manager
 
     yield start
@@ -252,6 +293,8 @@ def h() -> Any:
         PRODUCT_CONTROLLER = PRODUCT_CONTROLLER
         wait_for = staticmethod(wait_for)
         stays = staticmethod(stays)
+        wait_quiet = staticmethod(wait_quiet)
+        Scripted = Scripted
         get = staticmethod(get)
         metric = staticmethod(metric)
 

@@ -73,6 +73,45 @@ def test_readyz_turns_ready_only_after_caches_sync(write_config, api, scripted, 
         assert manager.stop(timeout=15.0)
 
 
+def test_cache_sync_timeout_exits_1_and_says_why(write_config, api, monkeypatch, capsys) -> None:
+    """A slow API and a short shutdown.cache_sync_timeout: the CLI gives up with exit 1."""
+    import controller_manager.manager as manager_mod
+
+    made: list[Manager] = []
+
+    class Recording(Manager):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(manager_mod, "Manager", Recording)
+    path = write_config(
+        """
+  - {kind: Product, reconciler: "examples.reconcilers.namespace:reconcile"}
+"""
+    )
+    api.faults(latency_ms=1500)  # every list takes 1.5 s: the caches cannot sync in 300 ms
+    # Should the timeout be ignored, run() would serve until a signal: end it (exit 0).
+    watchdog = threading.Timer(20.0, lambda: [m.request_stop() for m in made])
+    watchdog.start()
+    started = time.monotonic()
+    try:
+        code = main(["--config", str(path), "--cache-sync-timeout", "300ms"])
+    finally:
+        watchdog.cancel()
+        api.faults(latency_ms=0)
+    elapsed = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "start-up failed: caches did not sync within 0.3s: Product" in err
+    assert elapsed < 30.0
+    (manager,) = made
+    assert not manager._controllers_started
+    assert manager.factory is not None and all(
+        not i.is_alive() for i in manager.factory.informers().values()
+    )
+
+
 def test_check_config_against_the_api(write_config, capsys) -> None:
     good = write_config(
         """
@@ -120,7 +159,11 @@ def reconcile(request, ctx):
 
 
 def _spawn(tmp_path: Path, manifests_dir: Path, slow: float) -> tuple[subprocess.Popen, str, str]:
-    """Run ``python -m controller_manager`` in embedded mode with a slow reconciler."""
+    """Run ``python -m controller_manager`` in embedded mode with a slow reconciler.
+
+    Its output goes to ``tmp_path/proc.log`` (read it with :func:`_output`): a
+    file never fills up and blocks the process the way an unread pipe can.
+    """
     (tmp_path / "slowrec.py").write_text(SLOW_RECONCILER)
     marks = tmp_path / "marks"
     marks.mkdir(exist_ok=True)
@@ -136,16 +179,22 @@ def _spawn(tmp_path: Path, manifests_dir: Path, slow: float) -> tuple[subprocess
         """
     ))  # fmt: skip
     env = {**os.environ, "MARKS": str(marks), "SLOW": str(slow)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "controller_manager", "-c", "proc.yaml", "--log-level", "info"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    with open(tmp_path / "proc.log", "wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "controller_manager", "-c", "proc.yaml", "--log-level", "info"],
+            cwd=tmp_path, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     return proc, str(marks), f"http://{probe}"
+
+
+def _output(marks: str) -> str:
+    """What the spawned process has logged so far."""
+    return (Path(marks).parent / "proc.log").read_text(errors="replace")
 
 
 def _wait_in_flight(proc: subprocess.Popen, marks: str, h) -> list[str]:
     def started() -> list[str]:
-        assert proc.poll() is None, proc.communicate(timeout=5)[0]
+        assert proc.poll() is None, _output(marks)
         return sorted(p for p in os.listdir(marks) if p.startswith("start-"))
 
     return h.wait_for(lambda: len(started()) == 2 and started(), timeout=60, what="2 in flight")
@@ -157,12 +206,13 @@ def test_sigterm_lets_in_flight_reconciles_finish_and_exits_0(tmp_path, manifest
         in_flight = _wait_in_flight(proc, marks, h)
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
         elapsed = time.monotonic() - sent
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+    out = _output(marks)
     assert proc.returncode == 0, out
     assert elapsed < 15.0, f"shutdown took {elapsed:.1f}s"
     done = sorted(p for p in os.listdir(marks) if p.startswith("done-"))
@@ -176,18 +226,23 @@ def test_second_signal_exits_at_once_with_1(tmp_path, manifests_dir, h) -> None:
         _wait_in_flight(proc, marks, h)
         proc.send_signal(signal.SIGTERM)
         # The first signal is handled once the manager reports itself not ready.
-        h.wait_for(
-            lambda: requests.get(probe + "/readyz/shutdown", timeout=5).status_code == 500,
-            what="the graceful stop to begin",
-        )
+        try:
+            h.wait_for(
+                lambda: requests.get(probe + "/readyz/shutdown", timeout=5).status_code == 500,
+                what="the graceful stop to begin",
+            )
+        except BaseException:
+            print(_output(marks))  # shown with the failure: why did the stop not begin?
+            raise
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=15)
+        proc.wait(timeout=15)
         elapsed = time.monotonic() - sent
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+    out = _output(marks)
     assert proc.returncode == 1, out
     assert elapsed < 5.0
     assert not [p for p in os.listdir(marks) if p.startswith("done-")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.integration
 
@@ -35,16 +36,42 @@ def generation_observed(h, manager, name: str, generation: int) -> bool:
     return (obj.get("status") or {}).get("observedGeneration") == generation
 
 
+def api_watches(api, kind: str) -> dict[str, float]:
+    """Watch streams the API opened for ``kind``, by whether they resumed from a cursor."""
+    opened = {"true": 0.0, "false": 0.0}
+    for family in text_string_to_metric_families(api.metrics_text()):
+        for s in family.samples:
+            if s.name == "gitstore_api_subscriptions_opened_total" and s.labels["kind"] == kind:
+                opened[s.labels["resumed"]] += s.value
+    return opened
+
+
 def test_dropped_streams_resume_from_the_cursor_without_a_list(start_manager, api, h) -> None:
     manager = start_manager(h.PRODUCT_CONTROLLER)
     h.wait_for(lambda: generation_observed(h, manager, "x1", 1))
+    h.wait_for(lambda: generation_observed(h, manager, "air", 1))
     assert relists(h, manager, "Product") == 1  # the initial list
+    # Let start-up's status writes settle: no request of the manager's may take the
+    # one injected failure meant for the watch's re-open.
+    status_ok = lambda: h.metric(  # noqa: E731
+        manager, "controller_manager_status_writes_total", kind="Product", result="ok"
+    )
+    h.wait_quiet(status_ok, window=0.3, what="start-up status writes")
+    opened = api_watches(api, "Product")
     before = restarts(h, manager, "Product")
+    # Cut the stream with the next request refused: whether the reflector sees the cut
+    # as an error (back-off) or an end (re-open at once, refused, back-off), no watch
+    # is open for >= 0.8 s after it noticed.
+    api.faults(fail_next_requests=1, status=503)
     api.faults(drop_streams=True)
-    h.wait_for(lambda: restarts(h, manager, "Product") > before, what="the watch to re-open")
-    apply_product(api, "x1", "X1 v2")
+    h.wait_for(lambda: restarts(h, manager, "Product") > before, what="the watch to end")
+    apply_product(api, "x1", "X1 v2")  # the change happens while the watch is down
+    assert api_watches(api, "Product") == opened, "the watch re-opened before the change"
     h.wait_for(lambda: generation_observed(h, manager, "x1", 2), what="the change after resume")
     assert relists(h, manager, "Product") == 1, "a dropped stream must not cause a list"
+    # The API saw the re-open resume from a cursor (not a fresh "from now" watch).
+    now = api_watches(api, "Product")
+    assert now["true"] > opened["true"] and now["false"] == opened["false"]
 
 
 def test_compaction_forces_a_relist_and_outage_deletes_arrive_as_gone(
