@@ -21,11 +21,14 @@ cursor before the writes captures the server's raw SSE bytes. Writing
 50,000 statuses over HTTP would take minutes, so the recorded frames are
 replicated up to 50,000 with fresh, increasing cursors (``id:``, the
 event's and the object's resourceVersion are rewritten per copy). The
-keep-alive comments and framing are the server's own.
+keep-alive comments and framing are the server's own. The server is
+stopped before the watch rounds, which alternate baseline and pipeline
+after a ``gc.collect()`` each, so both sides run on the same heap.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import threading
@@ -261,12 +264,20 @@ def main() -> int:
         heartbeat_interval=3600,
     ) as api:
         items, raw = record(api)
-        phases["record_s"] = round(time.perf_counter() - t0, 1)
-        stream = replicate(raw)
-        chunks = chunked(stream)
-        base = max(baseline(chunks) for _ in range(3))
-        ours = max(pipeline(items, chunks) for _ in range(3))
-        phases["watch_s"] = round(time.perf_counter() - t0 - phases["record_s"], 1)
+    phases["record_s"] = round(time.perf_counter() - t0, 1)
+    # The server is stopped and collected before timing, so neither side pays
+    # for walking its heap in a garbage collection; each round starts clean.
+    del api
+    stream = replicate(raw)
+    chunks = chunked(stream)
+    base = ours = 0.0
+    for _ in range(3):  # interleaved, so both sides see the same machine noise
+        gc.collect()
+        base = max(base, baseline(chunks))
+        gc.collect()
+        ours = max(ours, pipeline(items, chunks))
+    phases["watch_s"] = round(time.perf_counter() - t0 - phases["record_s"], 1)
+    with EmbeddedAPIServer() as api:
         list_ours, list_base = list_rates(api)
     result = {
         "events": EVENTS,
@@ -276,10 +287,13 @@ def main() -> int:
         "events_per_s": round(ours),
         "baseline_events_per_s": round(base),
         "ratio": round(ours / base, 3),
+        "ratio_target": 0.60,
         "list_objects": LIST_OBJECTS,
         "list_objects_per_s": round(list_ours),
         "list_baseline_objects_per_s": round(list_base),
         "list_ratio": round(list_ours / list_base, 3),
+        "list_ratio_target": 0.80,
+        "met": ours / base >= 0.60 and list_ours / list_base >= 0.80,
         **phases,
         "runtime_s": round(time.perf_counter() - t0, 1),
     }
