@@ -34,6 +34,10 @@ Choices worth knowing:
   stalled.
 * **Stop** drops keys still queued (the next leader lists everything
   again); only in-flight reconciles are waited for.
+
+Which keys get queued (quarantine by generation, resync, requeue) is
+:mod:`~controller_manager.intake`; applying outcomes and tracking
+reconciles in flight is :mod:`~controller_manager.worker`.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from prometheus_client import CollectorRegistry
 
 from controller_manager.clock import REAL_CLOCK, Clock
 from controller_manager.handlers import EventMapper, WatchSpec
+from controller_manager.intake import Intake
 from controller_manager.metrics import ControllerMetrics
 from controller_manager.predicates import Predicate, predicate_for
 from controller_manager.quarantine import Quarantine, QuarantineEntry
@@ -112,13 +117,6 @@ class ControllerOptions:
         if self.reconcile_timeout is not None and self.reconcile_timeout <= 0:
             raise ValueError(f"reconcile_timeout must be > 0, got {self.reconcile_timeout}")
         predicate_for(self.predicate)  # fail on a typo now
-
-
-def _generation(obj: Object | None) -> int | None:
-    if obj is None:
-        return None
-    gen = (obj.get("metadata") or {}).get("generation")
-    return gen if isinstance(gen, int) else None
 
 
 class Controller:
@@ -188,6 +186,14 @@ class Controller:
 
         predicate = predicate_for(opts.predicate)
         self._primary = informers.informer_for(opts.kind, opts.namespace, opts.selector)
+        self._intake = Intake(
+            kind=opts.kind,
+            indexer=self._primary.indexer,
+            queue=self.queue,
+            quarantine=self.quarantine,
+            on_activity=self._tracker.note_activity,
+            logger=self._log,
+        )
         self._listers: dict[str, Lister] = {opts.kind: IndexerLister(self._primary.indexer)}
         self._handles: list[tuple[Any, Any]] = []
         self._register(self._primary, EventMapper(
@@ -281,32 +287,9 @@ class Controller:
 
     # Intake ----------------------------------------------------------------------
 
-    def _admit(self, request: Request, obj: Object | None, deleted: bool) -> bool:
-        # ``obj`` is set only for events about the primary object itself. Any
-        # other event (a secondary's, a resync, or a stale one lagging behind
-        # the cache) is judged by the generation the cache holds now.
-        own_delete = deleted and obj is not None
-        current = None if own_delete else self._primary.indexer.get_by_key(request.key)
-        if current is None:
-            self.quarantine.release(request)  # a deleted object gets a fresh start
-            return True
-        return self.quarantine.admit(request, _generation(current))
-
     def _on_event(self, request: Request, obj: Object | None, deleted: bool) -> None:
-        if not self._admit(request, obj, deleted):
-            self._log.debug("event ignored: key quarantined at this generation key=%s", request.key)
-            return
-        self.queue.add(request)
-        self._tracker.note_activity()
-
-    def _resync(self) -> None:
-        keys = self._primary.indexer.list_keys()
-        for key in keys:
-            request = Request.from_key(self.kind, key)
-            if self._admit(request, None, False):
-                self.queue.add(request)
-        self._tracker.note_activity()
-        self._log.info("resync enqueued cached keys count=%d", len(keys))
+        # Every registered EventMapper calls this; admission rules: intake.
+        self._intake.on_event(request, obj, deleted)
 
     def requeue(self, request: Request) -> bool:
         """Release ``request`` from quarantine and enqueue it now.
@@ -317,12 +300,7 @@ class Controller:
         """
         if request.kind != self.kind:
             raise ValueError(f"controller {self.name!r} reconciles {self.kind}, not {request.kind}")
-        released = self.quarantine.release(request)
-        self.queue.forget(request)
-        self.queue.add(request)
-        self._tracker.note_activity()
-        self._log.info("requeued key=%s was_quarantined=%s", request.key, released)
-        return released
+        return self._intake.requeue(request)
 
     def quarantined(self) -> list[QuarantineEntry]:
         """Return the quarantined keys, oldest first."""
@@ -348,12 +326,8 @@ class Controller:
                 self._tracker.completed()
 
     def _process(self, request: Request) -> None:
-        obj = self._primary.indexer.get_by_key(request.key)
-        generation = _generation(obj)
-        if obj is None:
-            self.quarantine.release(request)
-        elif not self.quarantine.admit(request, generation):
-            self.queue.forget(request)
+        admitted, generation = self._intake.recheck(request)
+        if not admitted:
             return
         reconcile_id = uuid.uuid4().hex[:16]
         logger = KeyValueLogger(log, {
@@ -406,7 +380,7 @@ class Controller:
             now = self._clock.monotonic()
             self._tracker.check_overruns()
             if next_resync is not None and now >= next_resync:
-                self._resync()
+                self._intake.resync()
                 next_resync = now + self._jittered()
 
     def _jittered(self) -> float:

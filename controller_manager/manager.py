@@ -24,6 +24,10 @@ API. Every thread the manager starts is named and joined.
 :meth:`Manager.run` adds signal handling: SIGTERM or SIGINT starts the
 graceful stop (exit 0 when everything ended in time, 1 otherwise); a
 second signal exits at once with 1.
+
+How config sections become controller options, which informers they
+share and how big the client's connection pool is:
+:mod:`~controller_manager.wiring`.
 """
 
 from __future__ import annotations
@@ -39,24 +43,29 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
-from controller_manager.cache.factory import InformerFactory, InformerKey, selector_key
+from controller_manager.cache.factory import InformerFactory
 from controller_manager.client.client import Client
 from controller_manager.client.status import StatusWriter
 from controller_manager.config import (
-    ApiConfig,
     Config,
     ConfigError,
-    ControllerConfig,
     check_kinds,
     parse_bind_address,
     resolve_imports,
 )
-from controller_manager.controller import Controller, ControllerOptions, WatchSpec
+from controller_manager.controller import Controller
 from controller_manager.health import Probes
 from controller_manager.httpserver import HTTPServer, ProbeApp, metrics_app
 from controller_manager.logs import add_secrets
 from controller_manager.metrics import RuntimeMetrics
+from controller_manager.wiring import (
+    client_cert,
+    client_pool_size,
+    controller_options,
+    informer_keys,
+)
 
+# client_pool_size and informer_keys live in wiring; still public here.
 __all__ = ["Manager", "client_pool_size", "informer_keys"]
 
 log = logging.getLogger(__name__)
@@ -178,7 +187,7 @@ class Manager:
             token_env=api.token_env,
             token_file=api.token_file,
             ca_file=str(api.ca_file) if api.ca_file else None,
-            client_cert=_client_cert(api),
+            client_cert=client_cert(api),
             connect_timeout=api.connect_timeout,
             read_timeout=api.timeout,
             heartbeat_timeout=api.heartbeat_timeout,
@@ -197,7 +206,7 @@ class Manager:
             if inspect.isclass(reconciler):
                 reconciler = reconciler()  # a Reconciler class with a no-argument constructor
             controller = Controller(
-                _options(ctl, objects),
+                controller_options(ctl, objects),
                 reconciler,
                 informers=self.factory,
                 status_writer=writer,
@@ -340,57 +349,6 @@ class Manager:
                 signal.signal(sig, handler)
 
 
-def informer_keys(config: Config) -> set[InformerKey]:
-    """The shared informers the controllers of ``config`` will ask the factory for.
-
-    One per distinct (kind, namespace, selector): a controller's primary
-    kind with its namespace and selector, and every secondary watch
-    (cluster-wide, unfiltered), as :class:`~controller_manager.controller.Controller`
-    requests them.
-    """
-    keys: set[InformerKey] = set()
-    for ctl in config.controllers:
-        keys.add(InformerKey(ctl.kind, ctl.namespace or None, selector_key(ctl.selector)))
-        keys.update(InformerKey(w.kind, None, None) for w in ctl.watches)
-    return keys
-
-
-def client_pool_size(config: Config) -> int:
-    """HTTP connections the shared client needs so nobody waits for one.
-
-    Every worker may hold one (a status write); every informer holds one
-    for its watch stream and may need a second for a re-list while the old
-    stream is being torn down; plus a few for probes of the API.
-    """
-    workers = sum(c.workers for c in config.controllers)
-    return workers + 2 * len(informer_keys(config)) + 4
-
-
-def _options(ctl: ControllerConfig, objects: dict[str, Any]) -> ControllerOptions:
-    watches = [
-        WatchSpec(w.kind, map_func=objects[w.map] if w.map else None, owner=w.owner)
-        for w in ctl.watches
-    ]
-    rl = ctl.rate_limit
-    return ControllerOptions(
-        name=ctl.name,
-        kind=ctl.kind,
-        namespace=ctl.namespace,
-        selector=ctl.selector,
-        workers=ctl.workers,
-        rate_limit_base=rl.base,
-        rate_limit_max=rl.max,
-        rate_limit_qps=rl.qps,
-        rate_limit_burst=rl.burst,
-        max_retries=ctl.max_retries,
-        predicate=ctl.predicate,
-        resync_period=ctl.resync_period,
-        reconcile_timeout=ctl.reconcile_timeout,
-        stall_threshold=ctl.stall_threshold,
-        watches=watches,
-    )
-
-
 def _stop_all(controllers: list[Controller], timeout: float) -> bool:
     """Stop controllers in parallel so they share one grace period."""
     results: dict[str, bool] = {}
@@ -417,12 +375,3 @@ def _process_registry() -> CollectorRegistry:
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
     return registry
-
-
-def _client_cert(api: ApiConfig) -> str | tuple[str, str] | None:
-    """Return requests' ``cert`` argument: one PEM file, or (certificate, key)."""
-    if api.client_cert is None:
-        return None
-    if api.client_key is None:
-        return str(api.client_cert)
-    return (str(api.client_cert), str(api.client_key))

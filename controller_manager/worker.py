@@ -1,8 +1,9 @@
 """The worker side of a controller: applying outcomes, tracking reconciles in flight.
 
-Split out of :mod:`~controller_manager.controller` (which owns intake,
-lifecycle and the worker loop) and :mod:`~controller_manager.metrics`
-(which only defines metric families):
+Split out of :mod:`~controller_manager.controller` (which owns lifecycle
+and the worker loop; :mod:`~controller_manager.intake` decides what is
+queued) and :mod:`~controller_manager.metrics` (which only defines metric
+families):
 
 * :class:`OutcomeApplier` turns one reconcile's outcome (see
   :func:`~controller_manager.reconcile.invoke`) into queue, quarantine and

@@ -1,0 +1,232 @@
+"""Rules beyond one field's type: cross-field checks, imports and served kinds.
+
+:func:`check_config` runs on every load (exactly one API source, one token
+source, unique controller names, valid selectors, bind addresses, log
+settings; it also fills defaults that depend on other fields, like a
+controller's name). :func:`resolve_imports` and :func:`check_kinds` need
+more than the file (Python's import system, a live API) and run only when
+asked. All report through :class:`~controller_manager.config.ConfigError`,
+every problem at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from controller_manager.config.decode import parse_bind_address
+from controller_manager.config.errors import ErrorCollector
+from controller_manager.config.schema import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    PREDICATES,
+    Config,
+    ControllerConfig,
+)
+
+__all__ = ["check_config", "check_kinds", "import_object", "resolve_imports"]
+
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def check_config(config: Config, errors: ErrorCollector) -> None:
+    """Record every cross-field problem of a decoded ``config`` in ``errors``.
+
+    Also normalises in place: ``logging.level`` is lower-cased and a
+    controller without a name is named after its kind.
+    """
+    api = config.api
+    if api.embedded is not None:
+        if api.url is not None:
+            errors.add("api", "set either 'url' or 'embedded', not both")
+        emb = api.embedded
+        if (emb.git_repo is None) == (emb.manifests is None):
+            errors.add("api.embedded", "set exactly one of 'git_repo' or 'manifests'")
+        for name in ("git_repo", "manifests", "tokens_file"):
+            p = getattr(emb, name)
+            if p is not None and not p.exists():
+                errors.add(f"api.embedded.{name}", f"{p} does not exist")
+        if not 0 <= emb.port <= 65535:
+            errors.add("api.embedded.port", f"must be 0 (any free port) to 65535, got {emb.port}")
+        has_token = any(getattr(api, n) is not None for n in ("token", "token_env", "token_file"))
+        if emb.tokens_file is not None and not has_token:
+            errors.add("api", "with embedded.tokens_file, set 'token', 'token_env' or 'token_file'")
+    elif api.url is None:
+        errors.add("api", "missing: set 'url' (with a token source) or 'embedded'")
+    else:
+        if not re.match(r"^https?://", api.url):
+            errors.add("api.url", f"expected an http:// or https:// URL, got {api.url!r}")
+        sources = [n for n in ("token", "token_env", "token_file") if getattr(api, n) is not None]
+        if len(sources) != 1:
+            errors.add("api", "set exactly one of 'token', 'token_env' or 'token_file'")
+    for name in ("token_file", "ca_file", "client_cert", "client_key"):
+        p = getattr(api, name)
+        if p is not None and not p.exists():
+            errors.add(f"api.{name}", f"{p} does not exist")
+    if api.client_key is not None and api.client_cert is None:
+        errors.add("api.client_key", "needs 'client_cert' too")
+    for name in ("timeout", "connect_timeout", "heartbeat_timeout"):
+        if getattr(api, name) <= 0:
+            errors.add(f"api.{name}", "must be > 0")
+
+    if not config.controllers:
+        errors.add("controllers", "missing: at least one controller is needed")
+    seen: dict[str, int] = {}
+    for i, ctl in enumerate(config.controllers):
+        _check_controller(ctl, f"controllers[{i}]", errors)
+        if ctl.name in seen:
+            errors.add(f"controllers[{i}].name", f"duplicate of controllers[{seen[ctl.name]}]")
+        seen.setdefault(ctl.name, i)
+
+    for key, section in (("metrics", config.metrics), ("health", config.health)):
+        try:
+            parse_bind_address(section.bind_address)
+        except ValueError as exc:
+            errors.add(f"{key}.bind_address", str(exc))
+    if config.health.admin_token is not None and config.health.admin_token_env is not None:
+        errors.add("health", "set at most one of 'admin_token' or 'admin_token_env'")
+    config.logging.level = config.logging.level.lower()
+    if config.logging.level not in LOG_LEVELS:
+        errors.add("logging.level", f"expected one of {', '.join(LOG_LEVELS)}")
+    if config.logging.format not in LOG_FORMATS:
+        errors.add("logging.format", f"expected one of {', '.join(LOG_FORMATS)}")
+
+
+def _check_controller(ctl: ControllerConfig, key: str, errors: ErrorCollector) -> None:
+    if not ctl.kind:
+        errors.add(f"{key}.kind", "missing: the kind this controller reconciles")
+    if not ctl.reconciler:
+        errors.add(f"{key}.reconciler", "missing: an import path like 'pkg.module:attr'")
+    elif not _IMPORT_PATH.match(ctl.reconciler):
+        errors.add(f"{key}.reconciler", f"expected 'pkg.module:attr', got {ctl.reconciler!r}")
+    if not ctl.name:
+        ctl.name = ctl.kind.lower()
+    if ctl.workers < 1:
+        errors.add(f"{key}.workers", "must be >= 1")
+    if ctl.max_retries < 1:
+        errors.add(f"{key}.max_retries", "must be >= 1")
+    if ctl.predicate not in PREDICATES:
+        errors.add(f"{key}.predicate", f"expected one of {', '.join(PREDICATES)}")
+    rl = ctl.rate_limit
+    if rl.max < rl.base:
+        errors.add(f"{key}.rate_limit.max", "must be >= rate_limit.base")
+    if rl.qps <= 0:
+        errors.add(f"{key}.rate_limit.qps", "must be > 0")
+    if rl.burst < 1:
+        errors.add(f"{key}.rate_limit.burst", "must be >= 1")
+    if ctl.stall_threshold <= 0:
+        errors.add(f"{key}.stall_threshold", "must be > 0")
+    if ctl.reconcile_timeout is not None and ctl.reconcile_timeout <= 0:
+        errors.add(f"{key}.reconcile_timeout", "must be > 0 (or omitted)")
+    if ctl.selector is not None:
+        _check_selector(ctl.selector, f"{key}.selector", errors)
+    for j, watch in enumerate(ctl.watches):
+        wkey = f"{key}.watches[{j}]"
+        if not watch.kind:
+            errors.add(f"{wkey}.kind", "missing: the kind to watch")
+        if watch.map is None and not watch.owner:
+            errors.add(wkey, "set 'map: pkg.module:func', 'owner: true', or both")
+        elif watch.map is not None and not _IMPORT_PATH.match(watch.map):
+            errors.add(f"{wkey}.map", f"expected 'pkg.module:func', got {watch.map!r}")
+
+
+_SELECTOR_OPERATORS = ("IN", "NOT_IN", "EXISTS", "DOES_NOT_EXIST")
+
+
+def _check_selector(selector: dict[str, Any], key: str, errors: ErrorCollector) -> None:
+    for name in selector:
+        if name not in ("matchLabels", "matchExpressions"):
+            errors.add(
+                f"{key}.{name}", "unknown key (known keys here: matchExpressions, matchLabels)"
+            )
+    labels = selector.get("matchLabels", {})
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
+        errors.add(f"{key}.matchLabels", "expected a mapping of string to string")
+    exprs = selector.get("matchExpressions", [])
+    if not isinstance(exprs, list):
+        errors.add(f"{key}.matchExpressions", "expected a list")
+        return
+    for i, expr in enumerate(exprs):
+        ekey = f"{key}.matchExpressions[{i}]"
+        if not isinstance(expr, dict) or not isinstance(expr.get("key"), str):
+            errors.add(ekey, "expected a mapping with 'key', 'operator' and optional 'values'")
+            continue
+        if expr.get("operator") not in _SELECTOR_OPERATORS:
+            errors.add(f"{ekey}.operator", f"expected one of {', '.join(_SELECTOR_OPERATORS)}")
+        values = expr.get("values", [])
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            errors.add(f"{ekey}.values", "expected a list of strings")
+
+
+def import_object(spec: str) -> Any:
+    """Import ``"pkg.module:attr"`` (attr may be dotted); raise ValueError saying why not."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import module {module_name!r}: {exc}") from None
+    except Exception as exc:  # a module that raises on import: report, do not crash
+        raise ValueError(f"importing {module_name!r} failed: {exc!r}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ValueError(f"module {module_name!r} has no attribute {attr!r}") from None
+    return obj
+
+
+def resolve_imports(config: Config, skip: Iterable[str] = ()) -> dict[str, Any]:
+    """Import every reconciler and map function; return them by import path.
+
+    Paths in ``skip`` are left alone (the caller supplies those objects).
+    Raise :class:`ConfigError` (all problems at once) when one is missing
+    or not callable.
+    """
+    skipped = set(skip)
+    errors = ErrorCollector(config.path)
+    found: dict[str, Any] = {}
+    for i, ctl in enumerate(config.controllers):
+        targets: list[tuple[str, str]] = [(f"controllers[{i}].reconciler", ctl.reconciler)]
+        targets += [
+            (f"controllers[{i}].watches[{j}].map", w.map)
+            for j, w in enumerate(ctl.watches)
+            if w.map is not None
+        ]
+        for key, spec in targets:
+            if spec in skipped:
+                continue
+            try:
+                obj = import_object(spec)
+            except ValueError as exc:
+                errors.add(key, str(exc))
+                continue
+            if not callable(obj) and not callable(getattr(obj, "reconcile", None)):
+                errors.add(key, f"{spec!r} is neither callable nor has a reconcile() method")
+                continue
+            found[spec] = obj
+    errors.raise_if_any()
+    return found
+
+
+def check_kinds(config: Config, served: Iterable[str]) -> None:
+    """Raise :class:`ConfigError` for every configured kind the API does not serve."""
+    served_set = set(served)
+    errors = ErrorCollector(config.path)
+    hint = ", ".join(sorted(served_set)) or "none"
+    for i, ctl in enumerate(config.controllers):
+        if ctl.kind and ctl.kind not in served_set:
+            errors.add(
+                f"controllers[{i}].kind",
+                f"the API does not serve kind {ctl.kind!r} (served: {hint})",
+            )
+        for j, w in enumerate(ctl.watches):
+            if w.kind and w.kind not in served_set:
+                errors.add(
+                    f"controllers[{i}].watches[{j}].kind",
+                    f"the API does not serve kind {w.kind!r} (served: {hint})",
+                )
+    errors.raise_if_any()

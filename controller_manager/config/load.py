@@ -1,0 +1,48 @@
+"""Loading a config file: read, parse YAML, decode, check; fail fast and say where."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+
+import yaml
+
+from controller_manager.config.checks import check_config, resolve_imports
+from controller_manager.config.decode import decode_section
+from controller_manager.config.errors import ConfigError, ErrorCollector
+from controller_manager.config.schema import Config
+
+__all__ = ["load_config"]
+
+
+def load_config(path: str | Path, *, resolve: bool = False) -> Config:
+    """Read, parse and validate ``path``; raise :class:`ConfigError` on any problem.
+
+    With ``resolve=True`` also import every reconciler and map function
+    (:func:`resolve_imports`), so a typo in an import path fails here and
+    not after the caches have synced.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read the file: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(path, "", f"not valid YAML ({where}): {problem}") from None
+    if data is None:
+        data = {}
+    errors = ErrorCollector(path)
+    decoded = decode_section(Config, data, "", errors)
+    errors.raise_if_any()
+    config = typing.cast(Config, decoded)
+    check_config(config, errors)
+    errors.raise_if_any()
+    config.path = path.resolve()
+    if resolve:
+        resolve_imports(config)
+    return config
