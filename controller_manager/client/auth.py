@@ -15,6 +15,11 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def is_valid_token(token: str) -> bool:
+    """Return True when ``token`` is visible ASCII only (safe in an HTTP header)."""
+    return all("!" <= ch <= "~" for ch in token)
+
+
 class TokenSource:
     """Where the bearer token comes from; thread-safe.
 
@@ -31,6 +36,14 @@ class TokenSource:
         token_env: str | None = None,
         token_file: str | os.PathLike[str] | None = None,
     ) -> None:
+        if token is not None:
+            # A YAML block scalar or a pasted value may end with a newline.
+            token = token.strip()
+            if not is_valid_token(token):
+                raise ValueError(
+                    "the configured API token has characters an HTTP header cannot carry "
+                    "(whitespace, control or non-ASCII characters)"
+                )
         self._literal = token
         self._env = token_env
         self._file = Path(token_file) if token_file is not None else None
@@ -64,6 +77,16 @@ class TokenSource:
 
     def _load(self) -> None:
         value = self._read()
+        if value is not None and not is_valid_token(value):
+            # Sent as is, it would make requests raise an error quoting the
+            # header (token included) or fail to encode it: treat it as
+            # absent (the API answers 401, the source is re-read once).
+            log.warning(
+                "token_invalid source=%s detail=the token has whitespace, control or "
+                "non-ASCII characters; it is not sent",
+                self.describe(),
+            )
+            value = None
         with self._lock:
             self._current = value
 

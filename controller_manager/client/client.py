@@ -242,8 +242,9 @@ class Client:
         response = self.transport.post(
             "/graphql/stream", body, context, stream=True, read_timeout=self.heartbeat_timeout
         )
-        content_type = response.headers.get("Content-Type", "")
-        if not content_type.startswith("text/event-stream"):
+        # Media types are case-insensitive (RFC 9110 8.3.1).
+        media_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        if media_type != "text/event-stream":
             err = error_from_response(response, context)
             response.close()
             raise err

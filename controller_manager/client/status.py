@@ -162,17 +162,30 @@ def _condition_input(cond: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"condition {cond.get('type')!r} lacks {', '.join(missing)}")
     out = {f: cond[f] for f in _CONDITION_FIELDS if f in cond}
     out["status"] = _condition_status(cond["status"])
-    out.setdefault("reason", "")
-    out.setdefault("message", "")
+    # The server stores a null or missing reason/message as "": so do we,
+    # or None vs "" would make a no-op look like a change on every pass.
+    for f in ("reason", "message"):
+        if out.get(f) is None:
+            out[f] = ""
     return out
 
 
 def _same_conditions(current: Any, wanted: list[dict[str, Any]]) -> bool:
+    """Compare condition lists as maps keyed by type (order is not meaningful)."""
     if not isinstance(current, list) or len(current) != len(wanted):
         return False
     try:
-        return [_condition_input(c) for c in current] == wanted
+        have = [_condition_input(c) for c in current]
     except (TypeError, ValueError):
+        return False
+    if have == wanted:
+        return True
+    try:
+        by_type = {c["type"]: c for c in have}
+        if len(by_type) != len(have) or len({c["type"] for c in wanted}) != len(wanted):
+            return False  # duplicate types: only an identical list is the same
+        return all(by_type.get(c["type"]) == c for c in wanted)
+    except TypeError:  # an unhashable type
         return False
 
 

@@ -24,6 +24,7 @@ import importlib
 import ipaddress
 import json
 import logging
+import math
 import random
 import threading
 from collections.abc import Callable
@@ -80,19 +81,27 @@ def is_loopback(host: str | None) -> bool:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Return ``Retry-After`` (seconds or an HTTP date) in seconds, or None."""
+    """Return ``Retry-After`` (seconds or an HTTP date) in seconds, or None.
+
+    The result is within ``[0, MAX_RETRY_AFTER]``: a server cannot park a
+    client for hours (or forever: ``inf``), and ``nan`` or garbage is None.
+    A date without a zone (``-0000``) is UTC, as HTTP dates are.
+    """
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = (when - datetime.datetime.now(tz=datetime.timezone.utc)).total_seconds()
+    if math.isnan(seconds):
         return None
-    now = datetime.datetime.now(tz=when.tzinfo or datetime.timezone.utc)
-    return max((when - now).total_seconds(), 0.0)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def _sent_before_failure(exc: requests.RequestException) -> bool:
@@ -113,7 +122,9 @@ def error_from_response(response: requests.Response, context: RequestContext) ->
     message = f"HTTP {response.status_code}"
     try:
         body: Any = response.json()
-    except ValueError:
+    except (ValueError, requests.RequestException):
+        # Not JSON, or (a streaming answer) the body broke off or went
+        # silent: the status code alone decides. Never an untyped error.
         body = None
     if isinstance(body, dict):
         errors = body.get("errors")
@@ -157,6 +168,13 @@ class Transport:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https"):
             raise ValueError(f"unsupported URL scheme {parts.scheme!r}: use http or https")
+        if parts.username is not None or parts.password is not None:
+            # requests would send them as Basic auth in place of the bearer
+            # token, and the URL shows up in reprs: refuse, without echoing.
+            raise ValueError(
+                "the API URL must not carry credentials (user:password@); "
+                "use token, token_env or token_file"
+            )
         if parts.scheme == "http" and not is_loopback(parts.hostname):
             log.warning(
                 "insecure_api_url host=%s detail=plain http to a non-loopback host "

@@ -222,3 +222,75 @@ def test_set_condition_rejects_bad_status():
 
 def test_format_timestamp_naive_datetime_is_utc():
     assert format_timestamp(datetime.datetime(2026, 8, 1, 10)) == T0
+
+
+def two_conditions(rv="7"):
+    obj = product(rv=rv)
+    obj["status"]["conditions"].append(
+        {
+            "type": "Synced",
+            "status": "FALSE",
+            "observedGeneration": 2,
+            "lastTransitionTime": T0,
+            "reason": "Waiting",
+            "message": "for Git",
+        }
+    )
+    return obj
+
+
+@responses.activate
+def test_reordered_conditions_are_a_noop(writer):
+    # Conditions are keyed by type: a controller that builds them in another
+    # order (a dict, a set) must not write (and get an event) on every pass.
+    obj = two_conditions()
+    wanted = list(reversed(copy.deepcopy(obj["status"]["conditions"])))
+    result = writer.update_status(obj, conditions=wanted)
+    assert not result.written and result.result == "noop"
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_reorder_plus_a_real_change_is_written(writer):
+    responses.post(GQL, json=UPDATED)
+    obj = two_conditions()
+    wanted = list(reversed(copy.deepcopy(obj["status"]["conditions"])))
+    wanted[0]["message"] = "changed"
+    assert writer.update_status(obj, conditions=wanted).written
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_none_reason_and_message_equal_the_servers_empty_strings(writer):
+    # The server stores a null reason/message as "": comparing None with ""
+    # made every pass send a write the server then found to be a no-op.
+    obj = product()
+    obj["status"]["conditions"][0]["message"] = ""
+    wanted = copy.deepcopy(obj["status"]["conditions"])
+    wanted[0]["message"] = None
+    del wanted[0]["reason"]
+    obj["status"]["conditions"][0]["reason"] = ""
+    result = writer.update_status(obj, conditions=wanted)
+    assert not result.written
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_none_reason_is_sent_as_empty_string(writer):
+    responses.post(GQL, json=UPDATED)
+    wanted = copy.deepcopy(product()["status"]["conditions"])
+    wanted[0]["status"] = "FALSE"
+    wanted[0]["reason"] = None
+    writer.update_status(product(), conditions=wanted)
+    body = responses.calls[0].request.body
+    assert isinstance(body, (str, bytes))
+    sent = json.loads(body)["variables"]["input"]
+    assert sent["conditions"][0]["reason"] == ""
+
+
+def test_set_condition_does_not_mutate_nested_input():
+    conds = two_conditions()["status"]["conditions"]
+    before = copy.deepcopy(conds)
+    out = set_condition(conds, "Synced", "TRUE", "Done", "", 3, now=0.0)
+    out[0]["reason"] = "mutated"
+    assert conds == before

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import json
 import logging
+import time
 
 import pytest
 import requests
@@ -21,6 +24,7 @@ from controller_manager.client import (
     Unavailable,
     UnknownKind,
 )
+from controller_manager.client.transport import MAX_RETRY_AFTER, parse_retry_after
 
 URL = "http://127.0.0.1:9"
 GQL = URL + "/graphql"
@@ -273,3 +277,127 @@ def test_close_cuts_backoff_short():
     client.close()
     with pytest.raises(ConnectionFailed, match="closed"):
         client.kinds()
+
+
+# -- tokens that are not valid header values ----------------------------------
+
+
+def _texts_of(err: BaseException) -> list[str]:
+    """str and repr of an error and of everything chained to it."""
+    out: list[str] = []
+    seen: BaseException | None = err
+    while seen is not None:
+        out += [str(seen), repr(seen), repr(seen.args)]
+        seen = seen.__cause__ or seen.__context__
+    return out
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "bad",
+    [
+        f"{TOKEN}\nsecond-line",  # a two-line secret file
+        f"{TOKEN}\u2019x",  # not encodable as latin-1
+        f"{TOKEN} with-space",
+    ],
+)
+def test_token_file_with_bad_characters_never_reaches_an_error_or_log(tmp_path, caplog, clock, bad):
+    path = tmp_path / "token"
+    path.write_text(bad, encoding="utf-8")
+    seen: list[str | None] = []
+
+    def answer(request):
+        seen.append(request.headers.get("Authorization"))
+        return 401, {}, json.dumps(gql_error("UNAUTHENTICATED", "no token"))
+
+    responses.add_callback(responses.POST, GQL, callback=answer)
+    client = Client(URL, token_file=path, clock=clock)
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(Unauthenticated) as info:
+            client.kinds()
+    texts = _texts_of(info.value) + [r.getMessage() for r in caplog.records]
+    texts += [repr(client), repr(client.transport.tokens)]
+    assert all(TOKEN not in t for t in texts)
+    assert seen == [None, None]  # re-read once after the 401, never sent
+    assert clock.sleeps == []
+    assert any("token_invalid" in r.getMessage() for r in caplog.records)
+
+
+@responses.activate
+def test_fixed_token_file_is_picked_up_after_401(tmp_path, clock):
+    path = tmp_path / "token"
+    path.write_text("broken\ntoken")
+
+    def answer(request):
+        if request.headers.get("Authorization") == "Bearer fixed-token":
+            return 200, {}, json.dumps(KINDS_OK)
+        path.write_text("fixed-token\n")
+        return 401, {}, json.dumps(gql_error("UNAUTHENTICATED"))
+
+    responses.add_callback(responses.POST, GQL, callback=answer)
+    assert Client(URL, token_file=path, clock=clock).kinds()[0].kind == "Product"
+
+
+@responses.activate
+def test_literal_token_is_stripped(clock):
+    responses.post(GQL, json=KINDS_OK)
+    Client(URL, token=TOKEN + "\n", clock=clock).kinds()  # e.g. a YAML block scalar
+    assert responses.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_literal_token_with_bad_characters_is_refused_without_echoing_it():
+    with pytest.raises(ValueError) as info:
+        Client(URL, token=f"{TOKEN}\nsecond-line")
+    assert TOKEN not in str(info.value) and TOKEN not in repr(info.value)
+
+
+def test_credentials_in_the_url_are_refused_without_echoing_them():
+    with pytest.raises(ValueError) as info:
+        Client(f"https://user:{TOKEN}@api.example", token="t")
+    assert TOKEN not in str(info.value) and TOKEN not in repr(info.value)
+
+
+# -- Retry-After ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("7", 7.0),
+        ("0", 0.0),
+        ("-3", 0.0),
+        ("nan", None),
+        ("inf", MAX_RETRY_AFTER),
+        ("1e999", MAX_RETRY_AFTER),
+        ("86400", MAX_RETRY_AFTER),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # in the past
+        ("Fri, 31 Dec 9999 23:59:59 GMT", MAX_RETRY_AFTER),
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_retry_after_is_parsed_and_capped(value, expected):
+    assert parse_retry_after(value) == expected
+
+
+def test_retry_after_date_without_zone_is_utc(monkeypatch):
+    # "-0000" parses to a naive datetime; it is UTC, not local time.
+    when = datetime.datetime.now(tz=datetime.timezone.utc) + datetime.timedelta(seconds=30)
+    value = email.utils.format_datetime(when.replace(tzinfo=None))  # "... -0000"
+    assert value.endswith("-0000")
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        got = parse_retry_after(value)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert got is not None and 25.0 <= got <= 31.0
+
+
+@responses.activate
+def test_nan_retry_after_does_not_poison_the_error(clock):
+    responses.post(GQL, status=429, json=gql_error("RATE_LIMITED"), headers={"Retry-After": "nan"})
+    with pytest.raises(RateLimited) as info:
+        Client(URL, token=TOKEN, clock=clock, max_retries=0).kinds()
+    assert info.value.retry_after is None

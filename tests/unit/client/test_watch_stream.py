@@ -273,3 +273,43 @@ def test_stream_401_rereads_token_file(server, sse, clock, tmp_path):
     watch = Client(server.url, token_file=path, clock=clock).watch("Product", "")
     assert list(watch) == []
     assert [r.headers["Authorization"] for r in server.requests] == ["Bearer old", "Bearer new"]
+
+
+def test_media_type_is_case_insensitive(server, sse, clock):
+    # "Text/Event-Stream" is text/event-stream (RFC 9110): reading it as a
+    # JSON rejection would block on a live stream instead of yielding events.
+    def script(ex):
+        h = ex.handler
+        h.send_response(200)
+        h.send_header("Content-Type", "Text/Event-Stream; charset=UTF-8")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        ex.chunk(sse.frame(sse.event("ADDED", "a", "x.1")))
+        server.release.wait(10)  # keep the stream open
+
+    server.scripts = [script]
+    client = Client(server.url, token=sse.TOKEN, heartbeat_timeout=2.0, clock=clock)
+    watch = client.watch("Product", "")
+    try:
+        assert next(watch).resource_version == "x.1"
+    finally:
+        watch.close()
+
+
+def test_rejection_whose_body_breaks_off_is_still_typed(server, sse, clock):
+    def script(ex):
+        h = ex.handler
+        h.send_response(503)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", "500")
+        h.end_headers()
+        h.wfile.write(b'{"errors": [{"mess')
+        h.wfile.flush()
+        ex.reset()
+
+    server.scripts = [script]
+    client = Client(server.url, token=sse.TOKEN, heartbeat_timeout=2.0, clock=clock)
+    with pytest.raises(Unavailable) as info:
+        client.watch("Product", "")
+    assert isinstance(info.value, TransientError)
+    assert info.value.context.operation == "watch"
