@@ -84,9 +84,17 @@ def parse_yaml(text: str, source: str) -> list[Document]:
     return [(doc, f"{source}#{i}") for i, doc in enumerate(docs) if doc is not None]
 
 
+def decode_text(data: bytes, source: str) -> str:
+    """Manifest bytes as text; anything but UTF-8 rejects (never mangles) them."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AdmissionError(source, f"not UTF-8 (byte {exc.start}: {exc.reason})") from exc
+
+
 def parse_body(body: bytes, source: str = "request") -> list[Document]:
     """Parse an `/admin/apply` body: a JSON object or list, else YAML."""
-    text = body.decode("utf-8", errors="replace")
+    text = decode_text(body, source)
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         try:

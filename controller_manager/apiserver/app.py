@@ -145,7 +145,7 @@ class Routes:
     async def _admit(
         self, request: Request, *, invalid_status: int
     ) -> tuple[Principal, dict[str, Any], DocumentNode]:
-        """Authenticate, read the JSON body and parse + validate the query.
+        """Authenticate, read the JSON body (variables an object or null), parse + validate.
 
         Raise `_Rejected` with the answer to send otherwise. An invalid
         document is a GraphQL result (200) on `/graphql` but a rejection
@@ -153,6 +153,9 @@ class Routes:
         """
         principal = await self._gate(request)
         body = await self._json_body(request)
+        if not isinstance(body.get("variables") or {}, dict):
+            errors = [format_error(GraphQLError("variables must be an object"), "BAD_USER_INPUT")]
+            raise _Rejected(JSONResponse({"errors": errors}, status_code=invalid_status))
         doc = self._document(body.get("query"))
         if isinstance(doc, list):
             errors = [format_error(e, "GRAPHQL_VALIDATION_FAILED") for e in doc]

@@ -43,6 +43,15 @@ class TokenError(ValueError):
     """The tokens file is malformed."""
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error without the source lines PyYAML quotes (they may hold a token)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return f"bad YAML: {exc.problem or exc.context or 'syntax error'}{where}"
+    return "bad YAML"
+
+
 class Authenticator:
     """Maps bearer tokens to principals in constant time per token."""
 
@@ -60,7 +69,9 @@ class Authenticator:
         """Load `tokens: [{token, principal, grants: [...]}]` from YAML."""
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
+        except yaml.YAMLError as exc:
+            raise TokenError(f"{path}: {_yaml_problem(exc)}") from None
+        except (OSError, ValueError) as exc:
             raise TokenError(f"{path}: {exc}") from exc
         entries = data.get("tokens") if isinstance(data, dict) else None
         if not isinstance(entries, list):

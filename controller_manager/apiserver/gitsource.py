@@ -5,7 +5,9 @@ repository may be bare and no work tree is touched. Every commit is
 admitted as the whole desired state (`Store.admit(prune=True)`): the
 store diffs it against what it serves. A commit that fails admission is
 rejected whole with one log line naming the file and reason; the server
-keeps serving the last good state and does not retry that commit.
+keeps serving the last good state and does not retry that commit. A
+commit git fails to read (timeout, failed fork) is no verdict: it is
+retried at the next poll.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .admission import AdmissionError, Document, parse_yaml
+from .admission import AdmissionError, Document, decode_text, parse_yaml
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ class ManifestReader:
             contents = self._cat(missing)
             for path, sha in blobs:
                 if sha in contents and sha not in self._cache:
-                    self._cache[sha] = parse_yaml(contents[sha], path)
+                    self._cache[sha] = parse_yaml(decode_text(contents[sha], path), path)
         docs: list[Document] = []
         for path, sha in blobs:
             docs.extend((doc, f"{path}{src[src.rfind('#') :]}") for doc, src in self._cache[sha])
@@ -85,9 +87,9 @@ class ManifestReader:
         self._cache = {k: v for k, v in self._cache.items() if k in live}
         return docs
 
-    def _cat(self, shas: list[str]) -> dict[str, str]:
+    def _cat(self, shas: list[str]) -> dict[str, bytes]:
         out = _git(self.repo, "cat-file", "--batch", stdin="".join(s + "\n" for s in shas).encode())
-        contents: dict[str, str] = {}
+        contents: dict[str, bytes] = {}
         pos = 0
         while pos < len(out):
             nl = out.index(b"\n", pos)
@@ -96,7 +98,7 @@ class ManifestReader:
                 raise GitError(f"cat-file: unexpected header {out[pos:nl]!r}")
             size = int(header[2])
             body = out[nl + 1 : nl + 1 + size]
-            contents[header[0].decode()] = body.decode("utf-8", errors="replace")
+            contents[header[0].decode()] = body
             pos = nl + 1 + size + 1
         return contents
 
@@ -119,6 +121,7 @@ class GitSource:
         self._on_result = on_result
         self._reader = ManifestReader(self.repo)
         self._seen: str | None = None
+        self._unreadable: str | None = None  # last commit a git failure kept us from reading
         self.last_good: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -136,13 +139,20 @@ class GitSource:
             return False
         if commit == self._seen:
             return False
+        try:
+            docs = self._reader.read(commit)
+        except GitError as exc:  # no verdict on the commit: retry at the next poll
+            if self._unreadable != commit:
+                log.error("git commit unreadable commit=%s error=%s", commit[:12], exc)
+            self._unreadable = commit
+            return False
+        except AdmissionError as exc:  # bad content: rejected for good
+            return self._reject(commit, exc)
         self._seen = commit
         try:
-            counts = self._admit(self._reader.read(commit), commit)
-        except (AdmissionError, GitError) as exc:
-            log.error("git commit rejected commit=%s reason=%s", commit[:12], exc)
-            self._result("rejected")
-            return False
+            counts = self._admit(docs, commit)
+        except AdmissionError as exc:
+            return self._reject(commit, exc)
         self.last_good = commit
         log.info(
             "git commit admitted commit=%s added=%d modified=%d deleted=%d",
@@ -153,6 +163,12 @@ class GitSource:
         )
         self._result("admitted")
         return True
+
+    def _reject(self, commit: str, exc: AdmissionError) -> bool:
+        self._seen = commit
+        log.error("git commit rejected commit=%s reason=%s", commit[:12], exc)
+        self._result("rejected")
+        return False
 
     def _result(self, result: str) -> None:
         if self._on_result is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
-from .admission import Document, parse_yaml
+from .admission import Document, decode_text, parse_yaml
 from .auth import Authenticator
 from .faults import Faults
 from .gitsource import GitSource
@@ -59,7 +59,8 @@ def read_manifest_dir(directory: str | Path) -> list[Document]:
     docs: list[Document] = []
     for path in sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml")):
         if path.is_file():
-            docs.extend(parse_yaml(path.read_text(encoding="utf-8"), str(path.relative_to(root))))
+            source = str(path.relative_to(root))
+            docs.extend(parse_yaml(decode_text(path.read_bytes(), source), source))
     return docs
 
 

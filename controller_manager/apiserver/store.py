@@ -30,7 +30,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from .admission import Document, Manifest, validate
+from .admission import AdmissionError, Document, Manifest, validate
 from .kinds import CORE_KINDS, CRD_KIND, ApiError, KindInfo
 from .selectors import Filter
 from .subscriber import Event, Subscriber
@@ -137,9 +137,18 @@ class Store:
         with self._lock:
             batch = validate(docs, self.known_kinds(include_crds=not prune))
             for info in batch.crds.values():
-                if info.kind not in self._kinds:
-                    self._kinds[info.kind] = info
-                    self._objects[info.kind] = {}
+                served = self._kinds.get(info.kind)
+                if served is not None and served != info and not prune:
+                    # Instances outside an additive batch would keep the old shape.
+                    raise AdmissionError(
+                        f"CustomResourceDefinition for {info.kind}",
+                        "may not change the apiVersion or scope of a served kind",
+                    )
+            for info in batch.crds.values():
+                # New, or redefined by a whole-state batch (whose instances
+                # were all validated against the new definition just now).
+                self._kinds[info.kind] = info
+                self._objects.setdefault(info.kind, {})
             desired: dict[str, dict[Key, Manifest]] = {}
             for m in batch.manifests:
                 desired.setdefault(m.kind, {})[m.key] = m
@@ -224,7 +233,7 @@ class Store:
         self._kinds.pop(kind, None)
         self._objects.pop(kind, None)
         for sub in self._subs.pop(kind, set()):
-            sub.drop()
+            sub.finish()  # after the DELETED events just offered to it
 
     def delete(self, kind: str, namespace: str | None, name: str) -> bool:
         """Delete one object (a CRD takes its kind and instances along)."""
@@ -330,7 +339,7 @@ class Store:
         current revision has already been handed to this subscriber.
         """
         with self._lock:
-            if sub.pending or sub.overflowed or sub.dropped:
+            if sub.pending or sub.overflowed or sub.dropped or sub.ended:
                 return None
             return Event("BOOKMARK", sub.kind, None, "", self._rev, self._rv(self._rev), None)
 
@@ -354,9 +363,11 @@ class Store:
         """Forget every logged event so all outstanding cursors expire."""
         with self._lock:
             self._rev += 1
-            self._logs.clear()
-            for kind in self._kinds:
+            # Kinds with a log but no registration (a deleted CRD) too: their
+            # DELETED events go with the log, so their cursors must expire.
+            for kind in set(self._kinds) | set(self._logs):
                 self._floor[kind] = self._rev
+            self._logs.clear()
 
     def restart(self) -> str:
         """Take a new incarnation: cursors expire, every resourceVersion changes.

@@ -7,7 +7,8 @@ on the subscriber's loop with `call_soon_threadsafe`. The SSE generator
 drains the deque on the loop. A subscriber whose buffer is full is marked
 `overflowed` (the stream then sends SLOW_CONSUMER and completes); one the
 server drops (fault injection, shutdown) is marked `dropped` (the stream
-ends without `complete`).
+ends without `complete`); one whose kind is unregistered is marked `ended`
+(the stream delivers what is pending, then completes).
 """
 
 from __future__ import annotations
@@ -73,7 +74,11 @@ class Subscriber:
         self.pending: deque[Event] = deque()
         self.overflowed = False
         self.dropped = False
+        self.ended = False
         self._buffer = max(1, buffer)
+        # Replayed events still at the head of `pending`: they are not live
+        # backlog, so they never count against `_buffer`.
+        self._replay_left = 0
         self._loop = loop
         self._wake = asyncio.Event()
         self._wake_scheduled = False
@@ -84,21 +89,42 @@ class Subscriber:
         Replayed events (bounded by the retention window) never count as
         overflow: only live events arriving faster than the client reads do.
         """
-        if self.overflowed or self.dropped:
+        if self.overflowed or self.dropped or self.ended:
             return
         seen = translate(event, self.filter)
         if seen is None:
             return
-        if not replay and len(self.pending) >= self._buffer:
+        if not replay and len(self.pending) - self._replay_left >= self._buffer:
             self.overflowed = True
             self.pending.clear()
+            self._replay_left = 0
         else:
             self.pending.append(seen)
+            if replay:
+                self._replay_left += 1
         self._notify()
+
+    def take(self, limit: int) -> list[Event]:
+        """Pop up to `limit` pending events, oldest first (on the loop)."""
+        batch: list[Event] = []
+        try:
+            while len(batch) < limit:
+                batch.append(self.pending.popleft())
+        except IndexError:
+            pass
+        # Replayed events sit at the head of `pending` (queued under the
+        # store lock before the subscriber was registered for live ones).
+        self._replay_left = max(0, self._replay_left - len(batch))
+        return batch
 
     def drop(self) -> None:
         """End the stream abruptly (no `complete`); caller holds the store lock."""
         self.dropped = True
+        self._notify()
+
+    def finish(self) -> None:
+        """End the stream after what is pending; caller holds the store lock."""
+        self.ended = True
         self._notify()
 
     def _notify(self) -> None:
@@ -116,10 +142,10 @@ class Subscriber:
 
     async def wait(self, timeout: float) -> None:
         """Wait up to `timeout` seconds for something to drain or a flag."""
-        if self.pending or self.overflowed or self.dropped:
+        if self.pending or self.overflowed or self.dropped or self.ended:
             return
         self._wake.clear()
-        if self.pending or self.overflowed or self.dropped:
+        if self.pending or self.overflowed or self.dropped or self.ended:
             return
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, timeout))

@@ -9,7 +9,8 @@ The generator owns a stream's timing rules so the SSE layer only frames:
 - nothing sent for the heartbeat interval: a `HEARTBEAT` marker (an SSE
   comment, never a GraphQL result);
 - after a random age in [max/2, max]: the generator returns (`complete`);
-- overflowed buffer: SLOW_CONSUMER, then return; dropped: `StreamDropped`.
+- overflowed buffer: SLOW_CONSUMER, then return; dropped: `StreamDropped`;
+  ended (its kind was unregistered): return once the pending events are out.
 
 The subscriber is released in `finally`, so a disconnecting client (the
 SSE layer cancels the generator) frees it.
@@ -86,16 +87,13 @@ async def watch_stream(
                 yield [StreamError("SLOW_CONSUMER", "consumer fell behind; reconnect from cursor")]
                 return
             if sub.pending:
-                batch: list[Any] = []
-                try:
-                    while len(batch) < MAX_BATCH:
-                        batch.append(sub.pending.popleft())
-                except IndexError:
-                    pass
+                batch: list[Any] = sub.take(MAX_BATCH)
                 if batch:
                     yield batch
                     last_sent = last_event = loop.time()
                 continue
+            if sub.ended:  # kind unregistered: its DELETED events went out above
+                return
             now = loop.time()
             if now >= deadline:
                 return
