@@ -104,8 +104,12 @@ class RealFIFO:
         # (key, type, object) rather than (key, Delta): a tuple is far cheaper to
         # build, and the key computed on the way in is carried to the consumer.
         self._items: deque[QueuedDelta] = deque()
-        self._queued: dict[str, int] = {}  # key -> deltas queued for it
         self._waiting = 0  # consumers blocked in pop: producers notify only then
+        # A wake-up was sent that no waiter has acted on yet. A notified consumer
+        # needs the GIL to run, and meanwhile a producer can queue hundreds of
+        # deltas: notifying again for each would be pure cost (Condition.notify
+        # is Python code), so one wake-up is sent per wait.
+        self._wakeup_sent = False
         self._closed = False
         self._populated = False
         self._initial_count = 0
@@ -114,15 +118,28 @@ class RealFIFO:
 
     def add(self, obj: Object) -> None:
         """Queue an ``Added`` delta. Ignored once closed."""
-        self._append(ADDED, obj if self._transform is None else self._apply_transform(obj))
+        self._append(ADDED, obj)
 
     def update(self, obj: Object) -> None:
         """Queue an ``Updated`` delta. Ignored once closed."""
-        self._append(UPDATED, obj if self._transform is None else self._apply_transform(obj))
+        # _append inlined: MODIFIED is by far the most common watch event.
+        if self._transform is not None:
+            obj = self._apply_transform(obj)
+        key = meta_namespace_key(obj)
+        with self._lock:
+            if self._closed:
+                return
+            self._items.append((key, UPDATED, obj))
+            if not self._populated:
+                self._populated = True
+                self._initial_count = len(self._items)
+            if self._waiting and not self._wakeup_sent:
+                self._wakeup_sent = True
+                self._not_empty.notify()
 
     def delete(self, obj: Object) -> None:
         """Queue a ``Deleted`` delta carrying the object's last state."""
-        self._append(DELETED, obj if self._transform is None else self._apply_transform(obj))
+        self._append(DELETED, obj)
 
     def replace(self, items: Iterable[Object], resource_version: str = "") -> None:
         """Queue the result of a full list (see the module doc).
@@ -164,8 +181,11 @@ class RealFIFO:
         with self._process_lock, self._lock:
             if self._closed:
                 return
+            # Derived here rather than counted per delta: resync is rare, the
+            # queue is short, and the watch path stays free of bookkeeping.
+            queued = {key for key, _, _ in self._items}
             for key, obj in self._known.items().items():
-                if not self._queued.get(key):
+                if key not in queued:
                     self._push_locked(key, SYNC, obj)
             self._wake_locked()
 
@@ -234,6 +254,10 @@ class RealFIFO:
                         raise FIFOClosedError
                     batch = self._take_locked(limit)
                     initial = min(self._initial_count, len(batch))
+                    if self._items and self._waiting and not self._wakeup_sent:
+                        # More than one batch queued: another consumer may help.
+                        self._wakeup_sent = True
+                        self._not_empty.notify()
                 if not batch:
                     continue  # another consumer was first: wait again
                 try:
@@ -280,19 +304,20 @@ class RealFIFO:
             return obj
 
     def _append(self, kind: str, obj: Object) -> None:
+        if self._transform is not None:
+            obj = self._apply_transform(obj)
         key = meta_namespace_key(obj)
         with self._lock:
             if self._closed:
                 return
             # _push_locked inlined: this runs once per watch event.
             self._items.append((key, kind, obj))
-            queued = self._queued
-            queued[key] = queued.get(key, 0) + 1
             if not self._populated:
                 # Deltas before any replace: synced once they are consumed.
                 self._populated = True
                 self._initial_count = len(self._items)
-            if self._waiting:
+            if self._waiting and not self._wakeup_sent:
+                self._wakeup_sent = True
                 self._not_empty.notify()
 
     def _take_locked(self, limit: int) -> list[QueuedDelta]:
@@ -304,13 +329,6 @@ class RealFIFO:
         else:
             popleft = items.popleft
             batch = [popleft() for _ in range(limit)]
-        queued = self._queued
-        for key, _, _ in batch:
-            left = queued[key] - 1
-            if left:
-                queued[key] = left
-            else:
-                del queued[key]
         return batch
 
     def _wait_locked(self, deadline: float | None) -> bool:
@@ -328,8 +346,11 @@ class RealFIFO:
                     if remaining <= 0:
                         return False
                     self._not_empty.wait(remaining)
+                # Whatever woke this waiter, the next delta must wake one again.
+                self._wakeup_sent = False
         finally:
             self._waiting -= 1
+            self._wakeup_sent = False
         return True
 
     def _wake_locked(self) -> None:
@@ -355,7 +376,6 @@ class RealFIFO:
     def _push_locked(self, key: str, kind: str, obj: Object | DeletedFinalStateUnknown) -> None:
         # The caller wakes the consumer (_wake_locked) once it has pushed all.
         self._items.append((key, kind, obj))
-        self._queued[key] = self._queued.get(key, 0) + 1
 
     def _expected_state_locked(self) -> dict[str, Object]:
         """What the indexer will hold once every queued delta is processed."""

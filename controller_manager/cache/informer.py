@@ -302,6 +302,7 @@ class SharedIndexInformer:
         append = notifications.append
         put = self._indexer.put
         delete_key = self._indexer.delete_key
+        initial_adds = 0  # (ADD, obj, True) notifications, counted for the buffers
         with self._handle_lock:
             try:
                 for position, (key, kind, obj) in enumerate(batch):
@@ -310,20 +311,24 @@ class SharedIndexInformer:
                             delete_key(key)
                             append((DELETE, obj, None))
                             continue
-                        assert isinstance(obj, dict)
-                        old = put(key, obj)
+                        # Only DELETED deltas carry tombstones (see RealFIFO).
+                        old = put(key, obj)  # type: ignore[arg-type]
                         if old is None:
-                            append((ADD, obj, position < initial))
+                            if position < initial:
+                                initial_adds += 1
+                                append((ADD, obj, True))
+                            else:
+                                append((ADD, obj, False))
                         elif kind == SYNC:
                             append((UPDATE, obj, obj))
-                        elif kind != REPLACED or not _same_version(old, obj):
+                        elif kind != REPLACED or not _same_version(old, obj):  # type: ignore[arg-type]
                             append((UPDATE, old, obj))
                     except Exception:
                         log.exception("applying a delta failed informer=%s", self.name)
             finally:
                 if notifications:
                     for listener in self._listeners:
-                        listener.add_many(notifications)
+                        listener.add_many(notifications, initial_adds)
 
     def _resync_loop(self) -> None:
         while not self._clock.sleep(self._resync_period, self._stop_event):

@@ -59,6 +59,19 @@ class WatchEvent:
     object: Object | None
     resource_version: str
 
+    def __init__(self, type: str, object: Object | None, resource_version: str) -> None:
+        # What the generated __init__ does, minus its per-field lookups of
+        # object.__setattr__: one is built per watch event. Frozen all the same.
+        _set_type(self, type)
+        _set_object(self, object)
+        _set_resource_version(self, resource_version)
+
+
+# The slots' own setters: they bypass the frozen __setattr__, as dataclasses' does.
+_set_type = WatchEvent.__dict__["type"].__set__
+_set_object = WatchEvent.__dict__["object"].__set__
+_set_resource_version = WatchEvent.__dict__["resource_version"].__set__
+
 
 @dataclass(frozen=True, slots=True)
 class ListResult:

@@ -74,17 +74,26 @@ class EventHandlerRegistration:
                 self._initial_pending += 1
             self._buffer.append(notification)
             if self._handler_waiting:
+                # Once: the handler needs the GIL to wake, and notifying again
+                # for every notification buffered meanwhile is pure cost.
+                self._handler_waiting = False
                 self._cond.notify()
 
-    def add_many(self, notifications: Sequence[Notification]) -> None:
-        """Buffer several notifications in order, atomically (as many :meth:`add` calls)."""
-        initial = sum(1 for n in notifications if n[0] == ADD and n[2])
+    def add_many(self, notifications: Sequence[Notification], initial: int | None = None) -> None:
+        """Buffer several notifications in order, atomically (as many :meth:`add` calls).
+
+        ``initial``, if given, must be how many of them are initial-list adds
+        (``(ADD, obj, True)``); the caller usually knows, and counting costs a pass.
+        """
+        if initial is None:
+            initial = sum(1 for n in notifications if n[0] == ADD and n[2])
         with self._cond:
             if self._stopped:
                 return
             self._initial_pending += initial
             self._buffer.extend(notifications)
             if self._handler_waiting:
+                self._handler_waiting = False  # notify once, as in add()
                 self._cond.notify()
 
     def has_synced(self) -> bool:
@@ -154,8 +163,8 @@ class EventHandlerRegistration:
                     self._busy = False
                     if self._idle_waiters:
                         self._idle.notify_all()
-                    self._handler_waiting = True
                     while not buffer and not self._stopped:
+                        self._handler_waiting = True
                         cond.wait()
                     self._handler_waiting = False
                 if self._stopped:

@@ -256,11 +256,32 @@ class Reflector:
         events = 0
         stopping = self._stop.is_set
         apply = self._apply
+        store = self._store
+        # The common event types dispatch straight to the store from this loop
+        # (no per-event method call or comparison chain); anything else goes
+        # through _apply, which handles (and logs) it exactly the same way.
+        ops = {ADDED: store.add, MODIFIED: store.update, DELETED: store.delete}
+        get_op = ops.get
+        observed = self._observer is not None
         try:
             for event in watch:
                 if stopping():
                     break
-                apply(event)
+                obj = event.object
+                if obj is None or (op := get_op(event.type)) is None:
+                    apply(event)
+                else:
+                    try:
+                        op(obj)
+                    except Exception:
+                        log.exception(
+                            "store rejected an event reflector=%s type=%s", self.name, event.type
+                        )
+                    rv = event.resource_version
+                    if rv:
+                        self._last_rv = rv  # atomic reference store; see _apply
+                    if observed:
+                        self._notify("on_event", event.type)
                 events += 1
         except ExpiredError:
             return REASON_EXPIRED, events

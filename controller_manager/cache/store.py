@@ -124,13 +124,27 @@ class Indexer:
             old = items.get(key)
             # Run every index function before changing anything: one that
             # raises must not leave the map and the indices disagreeing.
-            changed: list[tuple[dict[str, set[str]], set[str], set[str]]] = []
+            changed: list[tuple[dict[str, set[str]], set[str], set[str]]] | None = None
             for name, func in self._indexers.items():
+                # The namespace index inlined (no lists built), computing what
+                # namespace_index_func gives, and raises, for each object: an
+                # update within its namespace has nothing to re-file.
+                if (
+                    func is namespace_index_func
+                    and old
+                    and (old.get("metadata", _NO_METADATA).get("namespace") or "")
+                    == (obj.get("metadata", _NO_METADATA).get("namespace") or "")
+                ):
+                    continue
                 values = func(obj)
                 previous = func(old) if old else ()
                 if values != previous:  # usually equal: an update keeps its index values
+                    if changed is None:
+                        changed = []
                     changed.append((self._indices[name], set(previous), set(values)))
             items[key] = obj
+            if changed is None:
+                return old
             for index, previous_set, values_set in changed:
                 for value in previous_set - values_set:
                     self._discard(index, value, key)

@@ -76,6 +76,13 @@ class Queue(Generic[T]):
         If a worker holds it, it is handed out once more after ``done``.
         Once the queue is shutting down the item is silently ignored.
         """
+        if item in self._dirty:
+            # Already pending: nothing would change. Checked without the lock
+            # (a set lookup is atomic): this is the common case when handlers
+            # re-add hot keys, and it must not contend with the workers. A
+            # get() racing with it hands the item out after this add was
+            # seen, so the coming pass covers it, as with the lock.
+            return
         with self._lock:
             if self._shutting_down or item in self._dirty:
                 return
