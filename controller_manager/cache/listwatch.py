@@ -14,6 +14,10 @@ them differently:
   (connection refused or reset, 429, 503, a stream that went silent, a
   malformed frame): back off, then watch again from the same cursor.
 
+A failure may carry a ``retry_after`` attribute (seconds, as from a 429's
+``Retry-After``): the reflector then waits at least that long, up to five
+minutes, before trying again.
+
 Any other exception is treated like a transient one by the reflector (and
 logged as unexpected), so a bug in a backend can never kill the loop.
 """

@@ -52,6 +52,8 @@ from controller_manager.clock import REAL_CLOCK, Clock
 log = logging.getLogger(__name__)
 
 MIN_WATCH_DURATION = 1.0
+# The longest server-requested pause (Retry-After) the reflector honours.
+MAX_RETRY_AFTER = 300.0
 """A watch that ends sooner than this with no event counts as a failure."""
 
 # Reasons passed to ReflectorObserver.
@@ -110,6 +112,7 @@ class Reflector:
         self._clock = clock
         self._observer = observer
         self._backoff = backoff or Backoff(clock=clock)
+        self._retry_after: float | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._last_rv = ""
@@ -219,6 +222,7 @@ class Reflector:
             result = self._lw.list()
         except Exception as exc:
             _log_failure(self.name, "list", exc)
+            self._retry_after = _retry_after(exc)
             return False
         try:
             self._store.replace(result.items, result.resource_version)
@@ -245,6 +249,7 @@ class Reflector:
             return REASON_EXPIRED, 0
         except Exception as exc:
             _log_failure(self.name, "watch open", exc)
+            self._retry_after = _retry_after(exc)
             return REASON_ERROR, 0
         with self._lock:
             self._watch = watch
@@ -289,6 +294,7 @@ class Reflector:
             if self._stop.is_set():
                 return "stopped", events
             _log_failure(self.name, "watch", exc)
+            self._retry_after = _retry_after(exc)
             return REASON_ERROR, events
         finally:
             with self._lock:
@@ -334,7 +340,10 @@ class Reflector:
 
     def _back_off(self, why: str) -> bool:
         """Pause per the back-off policy; return True if stopped meanwhile."""
-        delay = self._backoff.next_delay()
+        # A server that said how long to wait (429 Retry-After) is obeyed
+        # when that is longer than our own back-off.
+        delay = max(self._backoff.next_delay(), self._retry_after or 0.0)
+        self._retry_after = None
         log.warning("backoff reflector=%s delay=%.3fs cause=%r", self.name, delay, why)
         return self._clock.sleep(delay, self._stop)
 
@@ -360,3 +369,11 @@ def _close_quietly(watch: Watch) -> None:
         watch.close()
     except Exception:
         log.exception("closing a watch failed")
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """The wait a failure asks for (a ``retry_after`` attribute, seconds), if sane."""
+    value = getattr(exc, "retry_after", None)
+    if not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        return None
+    return min(float(value), MAX_RETRY_AFTER)

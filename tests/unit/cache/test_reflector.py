@@ -280,3 +280,22 @@ def test_stop_interrupts_a_backoff_sleep(run, fake, clock):
     assert clock.wait_for_sleeps(1)
     assert reflector.stop(T)
     assert fake.list_count == 1
+
+
+class _SlowDown(TransientError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("429")
+        self.retry_after = retry_after
+
+
+@pytest.mark.parametrize(("asked", "waited"), [(20.0, 20.0), (0.1, None), (1e9, 300.0)])
+def test_a_failed_list_waits_at_least_what_the_server_asked(run, fake, clock, asked, waited):
+    fake.fail_next_lists(1, _SlowDown(asked))
+    run(fake, clock)
+    assert clock.wait_for_sleeps(1)
+    if waited is None:  # a shorter request than our own back-off changes nothing
+        assert 0.8 <= clock.sleeps[0] < 1.6
+    else:
+        assert clock.sleeps[0] == waited
+    clock.advance_last_sleep(1)
+    assert fake.wait_for_watchers(1, T)
