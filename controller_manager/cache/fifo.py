@@ -122,20 +122,7 @@ class RealFIFO:
 
     def update(self, obj: Object) -> None:
         """Queue an ``Updated`` delta. Ignored once closed."""
-        # _append inlined: MODIFIED is by far the most common watch event.
-        if self._transform is not None:
-            obj = self._apply_transform(obj)
-        key = meta_namespace_key(obj)
-        with self._lock:
-            if self._closed:
-                return
-            self._items.append((key, UPDATED, obj))
-            if not self._populated:
-                self._populated = True
-                self._initial_count = len(self._items)
-            if self._waiting and not self._wakeup_sent:
-                self._wakeup_sent = True
-                self._not_empty.notify()
+        self._append(UPDATED, obj)
 
     def delete(self, obj: Object) -> None:
         """Queue a ``Deleted`` delta carrying the object's last state."""
