@@ -110,7 +110,13 @@ class HTTPServer:
     def start(self) -> None:
         """Bind (raise OSError if the address is taken) and serve on a named thread."""
         handler = _make_handler(self._app, self.REQUEST_TIMEOUT)
-        server = ThreadingHTTPServer(self._bind, handler)
+        try:
+            server = ThreadingHTTPServer(self._bind, handler)
+        except OSError as exc:
+            host, port = self._bind
+            raise OSError(
+                exc.errno, f"{self.name} server cannot listen on {host}:{port}: {exc.strerror}"
+            ) from exc
         server.daemon_threads = True  # per-request threads; bounded by REQUEST_TIMEOUT
         self._server = server
         self._thread = threading.Thread(

@@ -174,7 +174,14 @@ class Manager:
                 git_poll_interval=emb.git_poll_interval,
                 port=emb.port,
             )
-            self.api_server.start()
+            try:
+                self.api_server.start()
+            except OSError as exc:
+                raise OSError(
+                    exc.errno,
+                    f"embedded API cannot listen on 127.0.0.1:{emb.port}: {exc.strerror}"
+                    " (api.embedded.port; 0 picks a free port)",
+                ) from exc
             url = self.api_server.url
             if not (api.token or api.token_env or api.token_file):
                 token = self.api_server.token

@@ -246,3 +246,45 @@ def test_second_signal_exits_at_once_with_1(tmp_path, manifests_dir, h) -> None:
     assert proc.returncode == 1, out
     assert elapsed < 5.0
     assert not [p for p in os.listdir(marks) if p.startswith("done-")]
+
+
+def test_a_busy_port_fails_start_up_and_names_the_address(
+    write_config, manifests_dir, capsys
+) -> None:
+    """Both the probe server and the embedded API say which address they could not take."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        probe_taken = write_config(
+            """
+  - {kind: Product, reconciler: "examples.reconcilers.namespace:reconcile"}
+""",
+            name="probe.yaml",
+        )
+        probe_taken.write_text(
+            probe_taken.read_text().replace(
+                'health: {bind_address: "127.0.0.1:0"}',
+                f'health: {{bind_address: "127.0.0.1:{port}"}}',
+            )
+        )
+        assert f"127.0.0.1:{port}" in probe_taken.read_text()
+        assert main(["--config", str(probe_taken)]) == 1
+        err = capsys.readouterr().err
+        assert f"probes server cannot listen on 127.0.0.1:{port}" in err
+
+        api_taken = manifests_dir.parent / "embedded.yaml"
+        api_taken.write_text(
+            textwrap.dedent(
+                f"""
+                api: {{embedded: {{manifests: {manifests_dir.name}, port: {port}}}}}
+                controllers:
+                  - {{kind: Product, reconciler: "examples.reconcilers.namespace:reconcile"}}
+                metrics: {{bind_address: "127.0.0.1:0"}}
+                health: {{bind_address: "127.0.0.1:0"}}
+                """
+            )
+        )
+        assert main(["--config", str(api_taken)]) == 1
+        err = capsys.readouterr().err
+        assert f"embedded API cannot listen on 127.0.0.1:{port}" in err
