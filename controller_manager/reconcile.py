@@ -237,8 +237,9 @@ def invoke(fn: ReconcileFunc, request: Request, ctx: Context) -> tuple[str, Any]
 
     Return ``(outcome, detail)``: detail is the exception for ERROR,
     CONFLICT, TERMINAL and PANIC, the delay for REQUEUE_AFTER, else None.
-    A ``Conflict`` anywhere in the ``__cause__`` chain is a CONFLICT; a
-    ``NotFound`` while the primary object is gone from the cache, or one
+    A ``TerminalError`` anywhere in the ``__cause__`` chain is TERMINAL (as
+    controller-runtime unwraps with ``errors.Is``), a ``Conflict`` there is a
+    CONFLICT; a ``NotFound`` while the primary object is gone from the cache, or one
     that names the primary object itself (a write racing its deletion,
     before the watch delivers it), is a SUCCESS: it was deleted meanwhile.
     A non-Result return is an ERROR.
@@ -250,6 +251,8 @@ def invoke(fn: ReconcileFunc, request: Request, ctx: Context) -> tuple[str, Any]
     except TerminalError as exc:
         return TERMINAL, exc
     except Exception as exc:
+        if _caused_by(exc, TerminalError):  # errors.Is(err, TerminalError), as in Go
+            return TERMINAL, exc
         if _caused_by(exc, Conflict):
             return CONFLICT, exc
         not_found = _cause_of(exc, NotFound)

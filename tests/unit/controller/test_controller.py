@@ -10,7 +10,7 @@ from controller_manager.client.errors import Conflict
 from controller_manager.clock import FakeClock
 from controller_manager.controller import ControllerOptions
 from controller_manager.handlers import WatchSpec
-from controller_manager.reconcile import Request, Result
+from controller_manager.reconcile import Request, Result, TerminalError
 
 A = Request("Widget", "default", "a")
 
@@ -358,3 +358,21 @@ def test_options_are_validated():
     ):
         with pytest.raises(ValueError):
             ControllerOptions(name="x", kind="Widget", **bad)
+
+
+def test_terminal_error_as_cause_is_terminal(harness):
+    h = harness
+
+    def behave(request, ctx, n):
+        try:
+            raise TerminalError("spec.title is required")
+        except TerminalError as exc:
+            raise RuntimeError("while resolving the category") from exc
+
+    rec = h.recorder(behave)
+    ctrl = h.controller(rec, max_retries=10)
+    h.server().create(h.obj("a"))
+    rec.wait_count(1, "a")
+    h.eventually(ctrl.quarantined, what="quarantined at once")
+    (entry,) = ctrl.quarantined()
+    assert entry.attempts == 1 and rec.count("a") == 1
