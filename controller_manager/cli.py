@@ -147,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigError as err:
             _report(err)
             return EXIT_CONFIG
+        except Exception as exc:  # the API is unreachable, a port is taken, ...
+            print(f"error: cannot check {args.config} against the API: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
         finally:
             manager.stop(timeout=10.0)
         print(f"{args.config}: OK")
