@@ -349,11 +349,19 @@ class Manager:
                 log.error("start-up failed: %s", exc)
                 return 1
             log.info("manager running controllers=%d", len(self.controllers))
-            self._stop_requested.wait()
+            while not self._stop_requested.wait(_SIGNAL_POLL):
+                pass  # wake now and then: see _SIGNAL_POLL
             return 0 if self.stop() else 1
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+# CPython runs signal handlers in the main thread, and only when it executes
+# bytecode: if the kernel delivers SIGTERM to another thread while the main
+# thread is blocked in a lock wait, the handler waits until that wait ends.
+# So the main thread never blocks longer than this while it serves or stops.
+_SIGNAL_POLL = 0.2
 
 
 def _stop_all(controllers: list[Controller], timeout: float) -> bool:
@@ -371,7 +379,9 @@ def _stop_all(controllers: list[Controller], timeout: float) -> bool:
         t.start()
     deadline = time.monotonic() + timeout + 1.0
     for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
+        # Short joins, so a second signal is handled at once (see _SIGNAL_POLL).
+        while t.is_alive() and (remaining := deadline - time.monotonic()) > 0:
+            t.join(min(remaining, _SIGNAL_POLL))
     return all(results.get(c.name, False) for c in controllers)
 
 

@@ -293,3 +293,35 @@ def test_a_busy_port_fails_start_up_and_names_the_address(
         err = capsys.readouterr().err
         assert "cannot check" in err and f"127.0.0.1:{port}" in err
         assert "Traceback" not in err
+
+
+def test_a_signal_delivered_to_another_thread_is_handled_promptly(write_config, api, h) -> None:
+    """The kernel may hand SIGTERM to any thread; the main thread must still act on it."""
+    config = load_config(
+        write_config(
+            """
+  - {kind: Product, reconciler: "examples.reconcilers.namespace:reconcile"}
+"""
+        )
+    )
+    manager = Manager(config)
+    returned = threading.Event()
+    sent: list[float] = []
+
+    def deliver_to_this_thread() -> None:
+        h.wait_for(lambda: manager._controllers_started, what="the manager to run")
+        sent.append(time.monotonic())
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # not the main thread
+        if not returned.wait(10.0):
+            manager.request_stop()  # a main thread that never noticed: unblock it (and fail)
+
+    sender = threading.Thread(target=deliver_to_this_thread, name="test-signal-sender")
+    sender.start()
+    try:
+        code = manager.run()
+        took = time.monotonic() - sent[0]
+    finally:
+        returned.set()
+        sender.join(h.WAIT)
+    assert code == 0
+    assert took < 5.0, f"the signal was handled after {took:.1f}s"
