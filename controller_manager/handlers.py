@@ -44,12 +44,16 @@ class WatchSpec:
     kind, same namespace). At least one of the two is required.
     ``predicate`` (``"default"``, ``"any"`` or a Predicate) filters this
     watch's events; None means the controller's own predicate.
+    ``owner_cluster_scoped`` says the primary kind has no namespace, so an
+    owner reference names a cluster-scoped owner (the manager sets it from
+    the API's kind list).
     """
 
     kind: str
     map_func: MapFunc | None = None
     owner: bool = False
     predicate: str | Predicate | None = None
+    owner_cluster_scoped: bool = False
 
     def __post_init__(self) -> None:
         if self.map_func is None and not self.owner:
@@ -63,14 +67,21 @@ def unwrap(obj: Object | DeletedFinalStateUnknown | None) -> Object | None:
     return obj
 
 
-def owner_requests(obj: Object, owner_kind: str, *, only_controller: bool = False) -> list[Request]:
-    """Return a request per owner reference of ``owner_kind`` (same namespace as ``obj``).
+def owner_requests(
+    obj: Object,
+    owner_kind: str,
+    *,
+    only_controller: bool = False,
+    cluster_scoped: bool = False,
+) -> list[Request]:
+    """Return a request per owner reference of ``owner_kind``.
 
-    ``only_controller`` keeps only the reference marked ``controller: true``.
-    Malformed references are skipped.
+    Owner references carry no namespace: an owner is in ``obj``'s namespace,
+    or has none when ``cluster_scoped``. ``only_controller`` keeps only the
+    reference marked ``controller: true``. Malformed references are skipped.
     """
     meta = obj.get("metadata") or {}
-    namespace = meta.get("namespace") or None
+    namespace = None if cluster_scoped else meta.get("namespace") or None
     out: list[Request] = []
     for ref in meta.get("ownerReferences") or ():
         if not isinstance(ref, dict) or ref.get("kind") != owner_kind:
@@ -144,7 +155,11 @@ class EventMapper:
                 return []
         found: list[Request] = []
         if self.watch.owner:
-            found.extend(owner_requests(obj, self.primary_kind))
+            found.extend(
+                owner_requests(
+                    obj, self.primary_kind, cluster_scoped=self.watch.owner_cluster_scoped
+                )
+            )
         if self.watch.map_func is not None:
             try:
                 found.extend(self.watch.map_func(obj))

@@ -104,6 +104,7 @@ class Manager:
         self._stop_asked = threading.Event()
         self._stopping = False
         self._controllers_started = False
+        self._cluster_kinds: frozenset[str] = frozenset()  # from the API, at check_api()
         self._informers_started = False
         self.api_server: Any = None
         self.client: Client | None = None
@@ -128,12 +129,13 @@ class Manager:
         """
         client = self._connect()
         try:
-            served = [k.kind for k in client.kinds()]
+            kinds = client.kinds()
         except Exception as exc:
             raise ConfigError(
                 self.config.path, "api", f"cannot list the API's kinds: {exc}"
             ) from None
-        check_kinds(self.config, served)
+        check_kinds(self.config, [k.kind for k in kinds])
+        self._cluster_kinds = frozenset(k.kind for k in kinds if not k.namespaced)
 
     def start(self, *, start_controllers: bool = True) -> None:
         """Start everything in order (module doc); return once controllers run.
@@ -213,7 +215,7 @@ class Manager:
             if inspect.isclass(reconciler):
                 reconciler = reconciler()  # a Reconciler class with a no-argument constructor
             controller = Controller(
-                controller_options(ctl, objects),
+                controller_options(ctl, objects, self._cluster_kinds),
                 reconciler,
                 informers=self.factory,
                 status_writer=writer,

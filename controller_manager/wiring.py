@@ -50,10 +50,24 @@ def client_pool_size(config: Config) -> int:
     return workers + 2 * len(informer_keys(config)) + 4
 
 
-def controller_options(ctl: ControllerConfig, objects: dict[str, Any]) -> ControllerOptions:
-    """Translate one controller's config; ``objects`` maps import paths to map functions."""
+def controller_options(
+    ctl: ControllerConfig,
+    objects: dict[str, Any],
+    cluster_kinds: frozenset[str] = frozenset(),
+) -> ControllerOptions:
+    """Translate one controller's config.
+
+    ``objects`` maps import paths to map functions; ``cluster_kinds`` names
+    the kinds the API serves without namespaces (owner references to them
+    map to cluster-scoped requests).
+    """
     watches = [
-        WatchSpec(w.kind, map_func=objects[w.map] if w.map else None, owner=w.owner)
+        WatchSpec(
+            w.kind,
+            map_func=objects[w.map] if w.map else None,
+            owner=w.owner,
+            owner_cluster_scoped=ctl.kind in cluster_kinds,
+        )
         for w in ctl.watches
     ]
     rl = ctl.rate_limit

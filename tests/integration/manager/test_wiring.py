@@ -260,3 +260,35 @@ def test_token_and_token_env_reach_the_client(tmp_path, monkeypatch, source) -> 
         assert client.heartbeat_timeout == 45.0
     finally:
         manager.stop(timeout=5.0)
+
+
+def test_owner_references_to_a_cluster_scoped_primary(start_manager, api, scripted, h) -> None:
+    """A Product owned by Namespace 'acme' enqueues the Namespace itself (no namespace)."""
+    manager = start_manager(
+        """
+  - name: namespaces
+    kind: Namespace
+    reconciler: "tests:scripted"
+    rate_limit: {base: 10ms, max: 100ms, qps: 1000, burst: 1000}
+    watches:
+      - {kind: Product, owner: true}
+"""
+    )
+    h.wait_for(lambda: scripted.count("acme") >= 1, what="the namespace's first reconcile")
+    h.wait_quiet(lambda: scripted.count("acme"), window=0.5)
+    before = scripted.count("acme")
+    api.apply(
+        """
+apiVersion: catalog.gitstore.dev/v1beta1
+kind: Product
+metadata:
+  name: owned
+  namespace: acme
+  ownerReferences: [{kind: Namespace, name: acme, controller: true}]
+spec: {title: Owned}
+"""
+    )
+    h.wait_for(lambda: scripted.count("acme") > before, what="the owner to be reconciled")
+    assert scripted.count("acme", present=True) == scripted.count("acme")  # found, not "gone"
+    (controller,) = manager.controllers
+    assert controller.options.watches[0].owner_cluster_scoped

@@ -39,10 +39,10 @@ class Sink:
         return [r for r, _, _ in self.got]
 
 
-def mapper(sink, watch=None, predicate=None, source="Product"):
+def mapper(sink, watch=None, predicate=None, source="Product", primary="Category"):
     return EventMapper(
-        primary_kind="Category",
-        source_kind=source if watch else "Category",
+        primary_kind=primary,
+        source_kind=source if watch else primary,
         predicate=predicate or DefaultPredicate(),
         enqueue=sink,
         watch=watch,
@@ -96,6 +96,17 @@ def test_owner_references_map_to_owner_of_primary_kind_in_same_namespace():
         Request("Category", "shop", "parent"),
         Request("Category", "shop", "second"),
     ]
+
+
+def test_owner_references_to_a_cluster_scoped_primary_have_no_namespace():
+    o = product("p", "a", [{"kind": "Namespace", "name": "shop"}])
+    assert owner_requests(o, "Namespace", cluster_scoped=True) == [
+        Request("Namespace", None, "shop")
+    ]
+    sink = Sink()
+    spec = WatchSpec("Product", owner=True, owner_cluster_scoped=True)
+    mapper(sink, spec, primary="Namespace").on_add(o, False)
+    assert sink.requests == [Request("Namespace", None, "shop")]
 
 
 def test_owner_and_map_func_together_are_deduplicated():
