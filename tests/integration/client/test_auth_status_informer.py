@@ -104,15 +104,19 @@ def test_informer_fed_by_client_syncs_and_follows(api, client_for, product, name
     factory = InformerFactory(client.lister_watcher)
     informer = factory.informer_for("Product", namespace)
     seen: set[str] = set()
+    late_seen = threading.Event()
     changed = threading.Event()
+
+    def on_add(obj, initial):
+        seen.add(obj["metadata"]["name"])
+        if obj["metadata"]["name"] == "late":
+            late_seen.set()
 
     def on_update(old, new):
         if new["status"].get("observedGeneration") == 5:
             changed.set()
 
-    informer.add_event_handler(
-        on_add=lambda obj, initial: seen.add(obj["metadata"]["name"]), on_update=on_update
-    )
+    informer.add_event_handler(on_add=on_add, on_update=on_update)
     factory.start()
     try:
         assert factory.wait_for_cache_sync(15)
@@ -121,17 +125,6 @@ def test_informer_fed_by_client_syncs_and_follows(api, client_for, product, name
         StatusWriter(client).update_status(obj, observed_generation=5)
         assert changed.wait(10)
         api.apply([product("late", namespace)])
-        assert _wait_for(lambda: "late" in seen, 10)
+        assert late_seen.wait(10)
     finally:
         assert factory.stop(10)
-
-
-def _wait_for(cond, timeout):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False

@@ -100,19 +100,21 @@ def test_drop_streams_is_transient(api, client_for, namespace):
         "Product", client.list("Product", namespace).resource_version, namespace=namespace
     )
     got = []
+    first = threading.Event()
     done = threading.Event()
 
     def read():
         try:
             for ev in watch:
                 got.append(ev)
+                first.set()
         except Exception as exc:
             got.append(exc)
         done.set()
 
     reader = threading.Thread(target=read, name="test-drop-reader", daemon=True)
     reader.start()
-    assert _wait_for(lambda: got, 5)  # a bookmark proves the stream is open
+    assert first.wait(5)  # a bookmark proves the stream is open
     api.faults(drop_streams=True)
     assert done.wait(10)
     err = got[-1]
@@ -216,17 +218,6 @@ def test_reads_retry_through_a_503_storm(api, client_for):
     client = client_for(api, max_retries=5)
     api.faults(fail_next_requests=3, status=503)
     assert "Product" in {k.kind for k in client.kinds()}
-
-
-def _wait_for(cond, timeout):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_cursor_from_before_a_restart_expires(api, client_for, product, namespace):
