@@ -103,12 +103,10 @@ def test_informer_fed_by_client_syncs_and_follows(api, client_for, product, name
     client = client_for(api)
     factory = InformerFactory(client.lister_watcher)
     informer = factory.informer_for("Product", namespace)
-    seen: set[str] = set()
     late_seen = threading.Event()
     changed = threading.Event()
 
     def on_add(obj, initial):
-        seen.add(obj["metadata"]["name"])
         if obj["metadata"]["name"] == "late":
             late_seen.set()
 
