@@ -32,6 +32,8 @@ def normalize_object(obj: dict[str, Any]) -> dict[str, Any]:
             for cond in conditions:
                 if cond.__class__ is dict:
                     value = cond.get("status")
-                    if value not in CONDITION_STATUSES:
+                    # Only strings: a list or dict here is malformed, but must
+                    # not make the membership test raise (it is unhashable).
+                    if value.__class__ is str and value not in CONDITION_STATUSES:
                         cond["status"] = normalize_condition_status(value)
     return obj

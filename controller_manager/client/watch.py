@@ -100,7 +100,7 @@ def decode_event(data: str, context: RequestContext) -> WatchEvent:
     """Decode one ``next`` frame's data into a WatchEvent, or raise its error."""
     try:
         payload = _loads(data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise MalformedStream(f"frame is not JSON: {exc}", context=context) from None
     if payload.__class__ is not dict:
         raise MalformedStream("frame is not a JSON object", context=context)
@@ -114,7 +114,7 @@ def decode_event(data: str, context: RequestContext) -> WatchEvent:
         obj = wr["object"]
     except (KeyError, TypeError) as exc:
         raise MalformedStream(f"event lacks field {exc}", context=context) from None
-    if type_ not in EVENT_TYPES:
+    if type_.__class__ is not str or type_ not in EVENT_TYPES:
         raise MalformedStream(f"unknown event type {type_!r}", context=context)
     if rv.__class__ is not str or not rv:
         raise MalformedStream("event has no resourceVersion", context=context)

@@ -230,3 +230,38 @@ def test_cursor_from_before_a_restart_expires(api, client_for, product, namespac
     new = client.list("Product", namespace)
     assert new.resource_version != old.resource_version
     assert [o["metadata"]["name"] for o in new.items] == ["r"]
+
+
+@pytest.mark.parametrize(("pool_size", "discards"), [(6, False), (1, True)])
+def test_a_pool_sized_for_its_callers_never_discards_connections(
+    api, client_for, product, namespace, caplog, pool_size, discards
+):
+    # Two open watches and four concurrent readers need six connections. A
+    # pool that small (1) churns: urllib3 opens extra connections and logs
+    # "Connection pool is full, discarding connection" as each comes back.
+    api.apply([product("p", namespace)])
+    client = client_for(api, pool_size=pool_size)
+    cursor = client.list("Product", namespace).resource_version
+    watches = [client.watch("Product", cursor, namespace=namespace) for _ in range(2)]
+    start = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            start.wait(10)
+            for _ in range(15):
+                assert client.get("Product", namespace, "p") is not None
+        except BaseException as exc:  # reported below, not lost in the thread
+            failures.append(exc)
+
+    caplog.set_level("WARNING", logger="urllib3.connectionpool")
+    threads = [threading.Thread(target=read, name=f"reader-{i}") for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for w in watches:
+        w.close()
+    assert not failures and not any(t.is_alive() for t in threads)
+    full = [r for r in caplog.records if "pool is full" in r.getMessage()]
+    assert bool(full) is discards, [r.getMessage() for r in full]

@@ -107,3 +107,17 @@ def test_unknown_kind_is_typed(clock):
         Client(URL, token="t", clock=clock).list("Nope")
     assert info.value.context.kind == "Nope"
     assert info.value.context.operation == "list"
+
+
+@responses.activate
+@pytest.mark.parametrize("odd", [["TRUE"], {"v": "TRUE"}, 1, None])
+def test_non_string_condition_status_is_left_alone_not_a_crash(clock, odd):
+    # Unhashable values once made the normaliser's membership test raise TypeError.
+    node = {"kind": "Product", "status": {"conditions": [{"type": "Ready", "status": odd}]}}
+    responses.post(GQL, json={"data": {"resource": node}})
+    responses.post(GQL, json=page(["a"], "inc.1", status=odd))
+    client = Client(URL, token="t", clock=clock)
+    got = client.get("Product", "acme", "p")
+    assert got is not None and got["status"]["conditions"][0]["status"] == odd
+    listed = client.list("Product", "acme")
+    assert listed.items[0]["status"]["conditions"][0]["status"] == odd

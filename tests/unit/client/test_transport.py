@@ -59,6 +59,22 @@ def test_session_headers_timeouts_and_pool(clock):
     client.close()
 
 
+@responses.activate
+def test_watch_read_deadline_defaults_to_three_15s_heartbeats(clock):
+    responses.post(
+        URL + "/graphql/stream",
+        body="event: complete\ndata:\n\n",
+        content_type="text/event-stream",
+    )
+    client = Client(URL, token=TOKEN, clock=clock)
+    assert client.heartbeat_timeout == 45.0
+    assert list(client.watch("Product", "x.1")) == []
+    call = responses.calls[0]
+    assert call.request.req_kwargs["timeout"] == (5.0, 45.0)
+    assert call.request.req_kwargs["stream"] is True
+    client.close()
+
+
 def test_tls_options_are_applied(tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("x")

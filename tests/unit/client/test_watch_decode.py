@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from controller_manager.cache.listwatch import ExpiredError, TransientError
+from controller_manager.cache.listwatch import EVENT_TYPES, ExpiredError, TransientError
 from controller_manager.client import (
+    ApiError,
     BadRequest,
     MalformedStream,
     RequestContext,
@@ -15,6 +18,7 @@ from controller_manager.client import (
     WatchExpired,
     decode_events,
 )
+from controller_manager.client.watch import decode_event
 
 CTX = RequestContext("watch", "Product", "acme")
 
@@ -137,3 +141,64 @@ def test_unknown_sse_event_is_malformed():
 def test_end_without_complete_is_transient(sse):
     with pytest.raises(MalformedStream, match="without complete"):
         decode(sse.frame(sse.event("ADDED", "a", "x.1")))
+
+
+def test_non_string_condition_status_is_decoded_as_is(sse):
+    event = sse.event("MODIFIED", "a", "x.1")
+    event["object"]["status"]["conditions"][0]["status"] = ["TRUE"]
+    (decoded,) = decode(sse.frame(event) + sse.COMPLETE)
+    assert decoded.object["status"]["conditions"][0]["status"] == ["TRUE"]
+
+
+def test_non_string_event_type_is_malformed(sse):
+    event = sse.event("MODIFIED", "a", "x.1")
+    event["type"] = ["MODIFIED"]
+    with pytest.raises(MalformedStream, match="unknown event type"):
+        decode(sse.frame(event) + sse.COMPLETE)
+
+
+def test_deeply_nested_json_is_malformed_not_a_recursion_error():
+    with pytest.raises(MalformedStream, match="not JSON"):
+        decode("event: next\ndata: " + "[" * 200_000 + "]" * 200_000 + "\n\n")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def payloads(draw: st.DrawFn) -> object:
+    """Frames shaped like a watch event, any part of which may be any JSON value."""
+
+    def maybe(value: object) -> object:
+        return draw(json_values) if draw(st.integers(0, 5)) == 0 else value
+
+    condition = {"type": "Ready", "status": maybe("True")}
+    obj = {"metadata": maybe({"name": "a"}), "status": maybe({"conditions": maybe([condition])})}
+    event = {
+        "type": maybe(draw(st.sampled_from(["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]))),
+        "resourceVersion": maybe("x.1"),
+        "object": maybe(obj),
+    }
+    payload = {"data": maybe({"watchResources": maybe(event)})}
+    if draw(st.integers(0, 5)) == 0:
+        payload["errors"] = draw(json_values)
+    return maybe(payload)
+
+
+@settings(max_examples=300, deadline=None)
+@given(payloads())
+def test_any_json_shape_gives_an_event_or_a_typed_error(payload):
+    # Whatever the server sends, the reflector sees a WatchEvent or an ApiError,
+    # never a TypeError or AttributeError from deep inside the decoder.
+    try:
+        event = decode_event(json.dumps(payload), CTX)
+    except ApiError:
+        return
+    assert event.type in EVENT_TYPES
+    assert isinstance(event.resource_version, str) and event.resource_version

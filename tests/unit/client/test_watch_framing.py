@@ -28,35 +28,56 @@ from controller_manager.client.watch import decode_event
 CTX = RequestContext("watch", "Product", "acme")
 
 
+class Pulled:
+    """The chunks, counting how many were taken: when an event comes out matters too."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self.count = 0
+
+    def __iter__(self) -> Pulled:
+        return self
+
+    def __next__(self) -> bytes:
+        chunk = next(self._chunks)
+        self.count += 1
+        return chunk
+
+
 def reference(chunks: Iterable[bytes]) -> list[Any]:
-    """Every frame through sseclient-py: the decoder's behaviour before the fast path."""
+    """Every frame through sseclient-py: the decoder's behaviour before the fast path.
+
+    Each outcome is paired with the number of chunks read when it came out.
+    """
+    source = Pulled(chunks)
     out: list[Any] = []
     try:
-        for frame in sseclient.SSEClient(iter(chunks)).events():
+        for frame in sseclient.SSEClient(source).events():
             if frame.event == "next":
                 event = decode_event(frame.data, CTX)
-                out.append((event.type, event.resource_version, event.object))
+                out.append((event.type, event.resource_version, event.object, source.count))
             elif frame.event == "complete":
-                out.append("complete")
+                out.append(("complete", source.count))
                 return out
             else:
                 raise MalformedStream(f"unknown SSE event {frame.event!r}", context=CTX)
         raise MalformedStream("stream ended without complete", context=CTX)
     except UnicodeDecodeError:
-        out.append(("error", "MalformedStream"))
+        out.append(("error", "MalformedStream", source.count))
     except Exception as exc:
-        out.append(("error", type(exc).__name__))
+        out.append(("error", type(exc).__name__, source.count))
     return out
 
 
 def ours(chunks: Iterable[bytes]) -> list[Any]:
+    source = Pulled(chunks)
     out: list[Any] = []
     try:
-        for event in decode_events(chunks, CTX):
-            out.append((event.type, event.resource_version, event.object))
-        out.append("complete")
+        for event in decode_events(source, CTX):
+            out.append((event.type, event.resource_version, event.object, source.count))
+        out.append(("complete", source.count))
     except Exception as exc:
-        out.append(("error", type(exc).__name__))
+        out.append(("error", type(exc).__name__, source.count))
     return out
 
 
@@ -173,6 +194,18 @@ def test_canonical_frames_split_anywhere(size: int) -> None:
     result = ours(chunks)
     assert result == reference(chunks)
     assert [e[1] for e in result[:-1]] == [f"x.{i}" for i in range(6)]
+    # Each event comes out as soon as the chunk holding its blank line is read.
+    ends = [body.index(b"\n\n", body.index(f"id: x.{i}".encode())) + 2 for i in range(6)]
+    assert [e[3] for e in result[:-1]] == [-(-end // size) for end in ends]
+
+
+def test_crlf_events_come_out_before_the_stream_ends() -> None:
+    body = b"".join(canonical(f"x.{i}") for i in range(3)).replace(b"\n", b"\r\n")
+    chunks = [canonical("x.a"), body[:40], body[40:], b"event: complete\r\ndata:\r\n\r\n"]
+    result = ours(chunks)
+    assert [e[1] for e in result[:-1]] == ["x.a", "x.0", "x.1", "x.2"]
+    assert [e[3] for e in result[:-1]] == [1, 3, 3, 3]
+    assert result == reference(chunks)
 
 
 def test_cr_after_lf_frames_switches_the_rest_to_sseclient() -> None:
