@@ -30,7 +30,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 import requests
@@ -141,11 +141,14 @@ def decode_events(chunks: Iterable[bytes], context: RequestContext) -> Iterator[
     loop per line, several copies of the payload), which made it the
     largest cost of ingesting a watch after JSON itself. A frame that
     arrives in many pieces is re-scanned as it grows, as sseclient-py
-    re-copies it: fine for objects of kilobytes, quadratic for megabytes. Every other frame (keep-alive comments,
-    ``complete``, several ``data:`` lines, ``retry:``, unknown fields) is
-    handed to sseclient-py, and so is the rest of a stream once a CR line
-    ending appears, so sseclient-py stays the authority on SSE semantics;
-    a property test checks the two agree on arbitrary streams and splits.
+    re-copies it: fine for objects of kilobytes, quadratic for megabytes.
+
+    Every other frame (keep-alive comments, ``complete``, several ``data:``
+    lines, ``retry:``, unknown fields, a non-ASCII ``id:``) is handed to
+    sseclient-py, and so is the rest of a stream once a CR line ending
+    appears, so sseclient-py stays the authority on SSE semantics; a
+    property test checks the two agree, event for event and chunk for
+    chunk, on arbitrary streams split anywhere.
     """
     source = iter(chunks)
     buf = b""
@@ -154,8 +157,10 @@ def decode_events(chunks: Iterable[bytes], context: RequestContext) -> Iterator[
             # CR or CRLF line endings: legal SSE, which gitstore-api does not
             # send. The rest of the stream, unparsed tail first, goes to
             # sseclient-py, whose framing starts afresh exactly where ours stopped.
-            yield from _decode_with_sseclient(itertools.chain((buf + chunk,), source), context)
-            return
+            rest = itertools.chain((buf + chunk,), source)
+            if (yield from _decode_frames(rest, context)):
+                return
+            raise MalformedStream("stream ended without complete", context=context)
         buf = buf + chunk if buf else chunk
         pos = 0
         find = buf.find
@@ -182,17 +187,12 @@ def decode_events(chunks: Iterable[bytes], context: RequestContext) -> Iterator[
                 break
             frame = buf[pos : end + 2]
             pos = end + 2
-            for event in _decode_frames((frame,), context):
-                if event is None:
-                    return
-                yield event
-        buf = buf[pos:]
-    if buf:
-        # A last frame without its blank line: sseclient-py dispatches it, so do we.
-        for event in _decode_frames((buf,), context):
-            if event is None:
+            if (yield from _decode_frames((frame,), context)):
                 return
-            yield event
+        buf = buf[pos:]
+    # A last frame without its blank line: sseclient-py dispatches it, so do we.
+    if buf and (yield from _decode_frames((buf,), context)):
+        return
     raise MalformedStream("stream ended without complete", context=context)
 
 
@@ -209,31 +209,22 @@ def _utf8(data: bytes, context: RequestContext) -> str:
         raise MalformedStream(f"frame is not UTF-8: {exc}", context=context) from None
 
 
-def _decode_frames(chunks: Iterable[bytes], context: RequestContext) -> Iterator[WatchEvent | None]:
-    """Decode whole frames with sseclient-py: events, then None if ``complete`` came."""
+def _decode_frames(
+    chunks: Iterable[bytes], context: RequestContext
+) -> Generator[WatchEvent, None, bool]:
+    """Yield the events of ``chunks`` decoded by sseclient-py; return True if ``complete`` came."""
     try:
         for frame in sseclient.SSEClient(_ChunkSource(chunks)).events():
             name = frame.event
             if name == "next":
                 yield decode_event(frame.data, context)
             elif name == "complete":
-                yield None
-                return
+                return True
             else:
                 raise MalformedStream(f"unknown SSE event {name!r}", context=context)
     except UnicodeDecodeError as exc:
         raise MalformedStream(f"frame is not UTF-8: {exc}", context=context) from None
-
-
-def _decode_with_sseclient(
-    chunks: Iterable[bytes], context: RequestContext
-) -> Iterator[WatchEvent]:
-    """The whole rest of a stream through sseclient-py (see :func:`decode_events`)."""
-    for event in _decode_frames(chunks, context):
-        if event is None:
-            return
-        yield event
-    raise MalformedStream("stream ended without complete", context=context)
+    return False
 
 
 def _socket_of(response: requests.Response) -> socket.socket | None:
