@@ -50,23 +50,6 @@ def make_obj() -> Callable[..., dict[str, Any]]:
     return _obj
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
-    # Polling with a short real wait is the fallback for state that has no
-    # condition to wait on (thread liveness); the bound only matters on failure.
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
-
-
-@pytest.fixture
-def eventually() -> Callable[..., bool]:
-    """eventually(predicate, timeout=10): poll until true; False on timeout."""
-    return wait_until
-
-
 class Recorder:
     """Event handler callbacks that record calls and let a test wait for them."""
 
@@ -170,11 +153,14 @@ def no_leaked_threads() -> Iterator[None]:
     before = {t.ident for t in threading.enumerate()}
     yield
 
-    def leaked() -> list[str]:
-        return [
-            t.name
-            for t in threading.enumerate()
-            if t.ident not in before and t.name.startswith(OUR_THREAD_PREFIXES) and t.is_alive()
-        ]
-
-    assert wait_until(lambda: not leaked(), 5.0), f"threads left running: {leaked()}"
+    ours = [
+        t
+        for t in threading.enumerate()
+        if t.ident not in before and t.name.startswith(OUR_THREAD_PREFIXES)
+    ]
+    # Joining is the wait: each thread gets what is left of one 5 s deadline.
+    deadline = time.monotonic() + 5.0
+    for t in ours:
+        t.join(max(0.0, deadline - time.monotonic()))
+    leaked = [t.name for t in ours if t.is_alive()]
+    assert not leaked, f"threads left running: {leaked}"

@@ -168,7 +168,7 @@ def test_start_from_snapshot_seeds_cache_without_adds(informers, fake, recorder,
         informer.start_from(cursor, [])
 
 
-def test_snapshot_resumes_without_loss(informers, fake, make_obj, eventually):
+def test_snapshot_resumes_without_loss(informers, fake, make_obj, recorder):
     fake.create(make_obj("a"))
     first = informers(fake)
     first.start()
@@ -178,11 +178,16 @@ def test_snapshot_resumes_without_loss(informers, fake, make_obj, eventually):
     assert first.stop(T)
     fake.create(make_obj("c"))  # after the snapshot, while "down"
     second = informers(fake)
+    rec = recorder()
+    second.add_event_handler(**rec.handlers())
     second.start_from(cursor, items)
     second.start()
     assert second.wait_for_cache_sync(T) and fake.wait_for_watchers(1, T)
     fake.create(make_obj("z"))
-    assert eventually(lambda: second.indexer.get_by_key("default/z") is not None)
+    # Handlers hear of a change after the indexer holds it.
+    assert rec.wait_for(
+        lambda calls: any(c[0] == "add" and c[1]["metadata"]["name"] == "z" for c in calls)
+    )
     assert sorted(second.indexer.list_keys()) == [f"default/{n}" for n in "abcz"]
 
 

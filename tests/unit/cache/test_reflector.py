@@ -40,25 +40,36 @@ class RecordingStore:
 
 
 class Observer:
+    """Records the hooks; the reflector calls on_event after publishing the event's cursor."""
+
     def __init__(self):
-        self.lock = threading.Lock()
+        self.cond = threading.Condition()
         self.calls = []
 
+    def _rec(self, call):
+        with self.cond:
+            self.calls.append(call)
+            self.cond.notify_all()
+
     def on_event(self, t):
-        with self.lock:
-            self.calls.append(("event", t))
+        self._rec(("event", t))
 
     def on_watch_restart(self, reason):
-        with self.lock:
-            self.calls.append(("restart", reason))
+        self._rec(("restart", reason))
 
     def on_relist(self, reason):
-        with self.lock:
-            self.calls.append(("relist", reason))
+        self._rec(("relist", reason))
 
     def snapshot(self):
-        with self.lock:
+        with self.cond:
             return list(self.calls)
+
+    def wait_events(self, n, timeout=T):
+        """Wait until n watch events were applied (their cursors are published by then)."""
+        with self.cond:
+            return self.cond.wait_for(
+                lambda: sum(1 for c in self.calls if c[0] == "event") >= n, timeout
+            )
 
 
 @pytest.fixture
@@ -81,7 +92,7 @@ def run():
         assert reflector.stop(T)
 
 
-def test_lists_then_watches_from_the_list_cursor(run, fake, clock, make_obj, eventually):
+def test_lists_then_watches_from_the_list_cursor(run, fake, clock, make_obj):
     fake.create(make_obj("a"))
     reflector, store, observer = run(fake, clock)
     assert fake.wait_for_watchers(1, T)
@@ -93,7 +104,8 @@ def test_lists_then_watches_from_the_list_cursor(run, fake, clock, make_obj, eve
     fake.delete("default/b")
     assert store.wait_ops(4)
     assert store.ops[1:] == [("add", "b"), ("update", "a"), ("delete", "b")]
-    assert eventually(lambda: reflector.last_sync_resource_version() == fake.resource_version)
+    assert observer.wait_events(3)
+    assert reflector.last_sync_resource_version() == fake.resource_version
     assert observer.snapshot()[0] == ("relist", "initial")
 
 
@@ -217,12 +229,13 @@ def test_unexpected_exception_is_survived(run, fake, clock):
     assert reflector.is_alive() and fake.list_count == 1
 
 
-def test_bookmark_only_advances_the_cursor(run, fake, clock, make_obj, eventually):
+def test_bookmark_only_advances_the_cursor(run, fake, clock, make_obj):
     reflector, store, observer = run(fake, clock)
     assert fake.wait_for_watchers(1, T)
     rv = fake.advance_resource_version(3)  # writes to other kinds
     assert fake.bookmark() == rv
-    assert eventually(lambda: reflector.last_sync_resource_version() == rv)
+    assert observer.wait_events(1)
+    assert reflector.last_sync_resource_version() == rv
     assert store.ops == [("replace", [], fake.watch_cursors[0])]
     assert ("event", BOOKMARK) in observer.snapshot()
     fake.end_watches()
@@ -251,7 +264,7 @@ def test_start_from_an_expired_cursor_relists(run, fake, clock, make_obj):
     assert fake.list_count == 1 and store.ops[0][0] == "replace"
 
 
-def test_malformed_and_unknown_events_are_skipped(run, fake, clock, make_obj, eventually):
+def test_malformed_and_unknown_events_are_skipped(run, fake, clock, make_obj):
     reflector, store, observer = run(fake, clock)
     assert fake.wait_for_watchers(1, T)
     fake.inject(WatchEvent("ADDED", {"metadata": {}}, "90"))  # the store rejects it
@@ -260,8 +273,9 @@ def test_malformed_and_unknown_events_are_skipped(run, fake, clock, make_obj, ev
     fake.create(make_obj("ok"))
     assert store.wait_ops(2)
     assert store.ops[1:] == [("add", "ok")]
+    assert observer.wait_events(4)  # every event, skipped or not, advances the cursor
     assert reflector.is_alive() and fake.watch_count == 1 and clock.sleeps == []
-    assert eventually(lambda: reflector.last_sync_resource_version() == fake.resource_version)
+    assert reflector.last_sync_resource_version() == fake.resource_version
 
 
 def test_stop_closes_the_watch_and_joins_promptly(run, fake, clock):
