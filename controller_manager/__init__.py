@@ -18,9 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-# Before the imports below: the client reads it for its User-Agent.
-__version__ = "0.1.0"
-
+from controller_manager._version import __version__
 from controller_manager.client.status import StatusWriteResult, set_condition
 from controller_manager.reconcile import Context, Reconciler, Request, Result, TerminalError
 

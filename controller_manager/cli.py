@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from controller_manager import __version__
+from controller_manager._version import __version__
 from controller_manager.config import (
     LOG_FORMATS,
     LOG_LEVELS,

@@ -6,7 +6,7 @@ reconciler reads the *current* state from the cache, so work is
 level-triggered and bursts of events collapse into one pass); the
 reconciler returns a :class:`Result` (or None) or raises.
 
-Outcomes (applied by :class:`~controller_manager.controller.Controller`):
+Outcomes (classified and applied by :mod:`~controller_manager.controller.outcomes`):
 
 * returns None or ``Result()`` -- success: the key's back-off is forgotten.
 * ``Result(requeue_after=d)`` with ``d > 0`` -- success, and look again in
@@ -220,78 +220,3 @@ class KeyValueLogger(logging.LoggerAdapter):
         kwargs["extra"] = extra
         suffix = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
         return (f"{msg} {suffix}" if suffix else msg), kwargs
-
-
-# Outcomes of one reconcile, as the controller applies them (module doc).
-SUCCESS = "success"
-REQUEUE = "requeue"
-REQUEUE_AFTER = "requeue_after"
-ERROR = "error"
-CONFLICT = "conflict"
-TERMINAL = "terminal"
-PANIC = "panic"
-
-
-def invoke(fn: ReconcileFunc, request: Request, ctx: Context) -> tuple[str, Any]:
-    """Call ``fn`` and classify what happened; never raises.
-
-    Return ``(outcome, detail)``: detail is the exception for ERROR,
-    CONFLICT, TERMINAL and PANIC, the delay for REQUEUE_AFTER, else None.
-    A ``TerminalError`` anywhere in the ``__cause__`` chain is TERMINAL (as
-    controller-runtime unwraps with ``errors.Is``), a ``Conflict`` there is a
-    CONFLICT; a ``NotFound`` while the primary object is gone from the cache, or one
-    that names the primary object itself (a write racing its deletion,
-    before the watch delivers it), is a SUCCESS: it was deleted meanwhile.
-    A non-Result return is an ERROR.
-    """
-    from controller_manager.client.errors import Conflict, NotFound
-
-    try:
-        result = fn(request, ctx)
-    except TerminalError as exc:
-        return TERMINAL, exc
-    except Exception as exc:
-        if _caused_by(exc, TerminalError):  # errors.Is(err, TerminalError), as in Go
-            return TERMINAL, exc
-        if _caused_by(exc, Conflict):
-            return CONFLICT, exc
-        not_found = _cause_of(exc, NotFound)
-        if not_found is not None and (_names(not_found, request) or ctx.get() is None):
-            return SUCCESS, None
-        return ERROR, exc
-    except BaseException as exc:  # not an Exception: a "panic"; the worker survives
-        return PANIC, exc
-    if result is None:
-        return SUCCESS, None
-    if not isinstance(result, Result):
-        return ERROR, TypeError(f"reconciler returned {type(result).__name__}, not Result or None")
-    if result.requeue_after is None:
-        return SUCCESS, None
-    if result.requeue_after == 0:
-        return REQUEUE, None
-    return REQUEUE_AFTER, result.requeue_after
-
-
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    return _cause_of(exc, kind) is not None
-
-
-def _cause_of(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    seen: BaseException | None = exc
-    for _ in range(10):  # bounded: a cause chain may be cyclic
-        if seen is None:
-            return None
-        if isinstance(seen, kind):
-            return seen
-        seen = seen.__cause__
-    return None
-
-
-def _names(exc: BaseException, request: Request) -> bool:
-    """Return True if an ApiError's context names ``request``'s object."""
-    context = getattr(exc, "context", None)
-    return (
-        getattr(context, "kind", None) == request.kind
-        and getattr(context, "name", None) == request.name
-        and (getattr(context, "namespace", None) or None) == request.namespace
-    )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime
 import email.utils
-import importlib
 import ipaddress
 import json
 import logging
@@ -35,6 +34,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from controller_manager._version import __version__
 from controller_manager.client.auth import TokenSource
 from controller_manager.client.errors import (
     ApiError,
@@ -51,11 +51,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# The root package is already (being) imported whenever this module is, and
-# sets __version__ first. Fetching it dynamically keeps the static import
-# graph free of client -> controller_manager (whose __init__ names the
-# manager, a higher layer).
-__version__: str = importlib.import_module("controller_manager").__version__
 USER_AGENT = f"controller-manager/{__version__} python-requests/{requests.__version__}"
 MAX_RETRY_AFTER = 60.0
 

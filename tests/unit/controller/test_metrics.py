@@ -7,7 +7,8 @@ from prometheus_client import CollectorRegistry
 
 from controller_manager.client.errors import Conflict
 from controller_manager.clock import FakeClock
-from controller_manager.metrics import ControllerMetrics, RuntimeMetrics
+from controller_manager.controller.metrics import ControllerMetrics
+from controller_manager.manager.metrics import RuntimeMetrics
 from controller_manager.reconcile import Request, Result, TerminalError
 
 

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from controller_manager.quarantine import Quarantine
+from controller_manager.controller.quarantine import Quarantine
 from controller_manager.reconcile import Request, TerminalError
 
 REQ = Request("Widget", "default", "bad")

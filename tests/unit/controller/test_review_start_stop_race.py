@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import controller_manager.controller as controller_module
+import controller_manager.controller.controller as controller_module
 
 
 class ContendedLock:

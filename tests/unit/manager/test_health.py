@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from controller_manager.health import Probes
+from controller_manager.manager.health import Probes
 
 
 def stub_controller(*, started: bool, alive: bool, stalled: bool = False):

@@ -11,7 +11,7 @@ import requests
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller_manager.httpserver import HTTPServer, ProbeApp, Request, metrics_app
+from controller_manager.manager.httpserver import HTTPServer, ProbeApp, Request, metrics_app
 
 
 class StubManager:

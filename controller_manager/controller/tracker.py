@@ -1,17 +1,10 @@
-"""The worker side of a controller: applying outcomes, tracking reconciles in flight.
+"""The live state of a controller's reconciles: in flight, overrunning, stalled.
 
-Split out of :mod:`~controller_manager.controller` (which owns lifecycle
-and the worker loop; :mod:`~controller_manager.intake` decides what is
-queued) and :mod:`~controller_manager.metrics` (which only defines metric
-families):
-
-* :class:`OutcomeApplier` turns one reconcile's outcome (see
-  :func:`~controller_manager.reconcile.invoke`) into queue, quarantine and
-  metric updates: success forgets the key's back-off, errors back off
-  through the rate limiter and count toward quarantine, conflicts back off
-  without counting.
-* :class:`ReconcileTracker` is the live state behind active workers,
-  reconcile_timeout reports and the stalled flag.
+:class:`ReconcileTracker` is what the active-workers gauge, the
+``reconcile_timeout`` reports and the stalled flag (``/healthz`` and
+``controller_manager_stalled``) read. It never touches the queue: the
+worker loop tells it when a reconcile begins and ends and when a key was
+finished with.
 
 Internal to the runtime; the public API is the ``Controller``.
 """
@@ -22,104 +15,21 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from controller_manager.clock import REAL_CLOCK, Clock
-from controller_manager.metrics import ControllerMetricSet
-from controller_manager.quarantine import Quarantine
-from controller_manager.reconcile import (
-    CONFLICT,
-    ERROR,
-    PANIC,
-    REQUEUE,
-    REQUEUE_AFTER,
-    SUCCESS,
-    TERMINAL,
-    Request,
-)
-from controller_manager.workqueue import RateLimitingQueue
+from controller_manager.controller.metrics import ControllerMetricSet
+from controller_manager.reconcile import Request
+
+__all__ = ["InFlight", "ReconcileTracker"]
 
 log = logging.getLogger(__name__)
-
-
-class OutcomeApplier:
-    """Applies reconcile outcomes for one controller; thread-safe (its parts are)."""
-
-    def __init__(
-        self,
-        *,
-        queue: RateLimitingQueue[Request],
-        quarantine: Quarantine,
-        metrics: ControllerMetricSet,
-        tracker: ReconcileTracker,
-        clock: Clock = REAL_CLOCK,
-    ) -> None:
-        self.queue = queue
-        self.quarantine = quarantine
-        self.metrics = metrics
-        self._tracker = tracker
-        self._clock = clock
-
-    def apply(
-        self,
-        request: Request,
-        outcome: str,
-        detail: Any,
-        generation: int | None,
-        logger: logging.Logger | logging.LoggerAdapter,
-    ) -> None:
-        """Requeue, forget or quarantine ``request`` and count the outcome.
-
-        ``generation`` is the primary object's generation the reconcile
-        started from (what a quarantine entry records).
-        """
-        m = self.metrics
-        if outcome in (SUCCESS, REQUEUE_AFTER, REQUEUE):
-            if self.quarantine.succeeded(request):
-                logger.info("released from quarantine by a successful reconcile")
-            self._tracker.completed(success=True)
-            m.result(outcome)  # the outcome names are the metric labels
-            if outcome == REQUEUE:
-                self.queue.add_rate_limited(request)
-                return
-            self.queue.forget(request)
-            if outcome == REQUEUE_AFTER:
-                self.queue.add_after(request, detail)
-            return
-        m.result(ERROR)
-        m.errors.inc()
-        if outcome == CONFLICT:
-            logger.info("status conflict; retrying once the cache catches up error=%s", detail)
-            self.queue.add_rate_limited(request)
-            return
-        if outcome == PANIC:
-            m.panics.inc()
-        if outcome == TERMINAL:
-            m.terminal_errors.inc()
-        entry = self.quarantine.record_failure(
-            request, detail, generation, self._clock.time(), terminal=outcome == TERMINAL
-        )
-        if entry is None:
-            logger.warning(
-                "reconcile failed; retrying with back-off attempt=%d max_retries=%d",
-                self.quarantine.attempts(request), self.quarantine.max_retries, exc_info=detail,
-            )  # fmt: skip
-            self.queue.add_rate_limited(request)
-            return
-        self.queue.forget(request)
-        logger.warning(
-            "quarantined: no retries until its generation changes or it is requeued "
-            "attempts=%d generation=%s terminal=%s last_error=%r",
-            entry.attempts, entry.generation, outcome == TERMINAL, entry.last_error,
-            exc_info=detail,
-        )  # fmt: skip
 
 
 @dataclass
 class InFlight:
     """One running reconcile: what, since when (monotonic), until when."""
 
-    request: Any
+    request: Request
     started: float
     deadline: float | None
     reported: bool = False
@@ -165,7 +75,7 @@ class ReconcileTracker:
         with self._lock:
             return len(self._inflight)
 
-    def begin(self, request: Any) -> InFlight:
+    def begin(self, request: Request) -> InFlight:
         """Record the start of a reconcile; pass the result to :meth:`end`."""
         now = self._clock.monotonic()
         timeout = self.reconcile_timeout

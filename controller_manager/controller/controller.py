@@ -36,8 +36,8 @@ Choices worth knowing:
   again); only in-flight reconciles are waited for.
 
 Which keys get queued (quarantine by generation, resync, requeue) is
-:mod:`~controller_manager.intake`; applying outcomes and tracking
-reconciles in flight is :mod:`~controller_manager.worker`.
+:mod:`.intake`; classifying and applying outcomes is :mod:`.outcomes`;
+tracking reconciles in flight is :mod:`.tracker`.
 """
 
 from __future__ import annotations
@@ -53,11 +53,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from controller_manager.clock import REAL_CLOCK, Clock
+from controller_manager.controller.intake import Intake
+from controller_manager.controller.metrics import ControllerMetrics
+from controller_manager.controller.outcomes import OutcomeApplier, invoke
+from controller_manager.controller.quarantine import Quarantine, QuarantineEntry
+from controller_manager.controller.tracker import ReconcileTracker
 from controller_manager.handlers import EventMapper, WatchSpec
-from controller_manager.intake import Intake
-from controller_manager.metrics import ControllerMetrics
 from controller_manager.predicates import Predicate, predicate_for
-from controller_manager.quarantine import Quarantine, QuarantineEntry
 from controller_manager.reconcile import (
     Context,
     IndexerLister,
@@ -67,9 +69,7 @@ from controller_manager.reconcile import (
     Reconciler,
     Request,
     as_reconcile_func,
-    invoke,
 )
-from controller_manager.worker import OutcomeApplier, ReconcileTracker
 from controller_manager.workqueue import (
     RateLimitingQueue,
     ShutDown,

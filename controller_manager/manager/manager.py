@@ -27,7 +27,7 @@ second signal exits at once with 1.
 
 How config sections become controller options, which informers they
 share and how big the client's connection pool is:
-:mod:`~controller_manager.wiring`.
+:mod:`~controller_manager.manager.wiring`.
 """
 
 from __future__ import annotations
@@ -54,11 +54,11 @@ from controller_manager.config import (
     resolve_imports,
 )
 from controller_manager.controller import Controller
-from controller_manager.health import Probes
-from controller_manager.httpserver import HTTPServer, ProbeApp, metrics_app
 from controller_manager.logs import add_secrets
-from controller_manager.metrics import RuntimeMetrics
-from controller_manager.wiring import (
+from controller_manager.manager.health import Probes
+from controller_manager.manager.httpserver import HTTPServer, ProbeApp, metrics_app
+from controller_manager.manager.metrics import RuntimeMetrics
+from controller_manager.manager.wiring import (
     client_cert,
     client_pool_size,
     controller_options,

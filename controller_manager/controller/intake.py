@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from controller_manager.quarantine import Quarantine
+from controller_manager.controller.quarantine import Quarantine
 from controller_manager.reconcile import Request
 from controller_manager.workqueue import RateLimitingQueue
 

@@ -17,8 +17,8 @@ selector hash when filtered).
 
 :class:`Probes` also serves ``/debug/controllers`` and the poison
 (quarantine) API on behalf of the manager, so that
-:class:`~controller_manager.httpserver.ProbeApp` sees only the small
-:class:`~controller_manager.httpserver.ProbeBackend` surface.
+:class:`~controller_manager.manager.httpserver.ProbeApp` sees only the small
+:class:`~controller_manager.manager.httpserver.ProbeBackend` surface.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from controller_manager.controller import Controller
-from controller_manager.httpserver import CheckFn
-from controller_manager.quarantine import QuarantineEntry
+from controller_manager.controller.quarantine import QuarantineEntry
+from controller_manager.manager.httpserver import CheckFn
 from controller_manager.reconcile import Request
 
 __all__ = ["Probes", "entry_to_json"]
@@ -59,7 +59,7 @@ def entry_to_json(controller: str, entry: QuarantineEntry) -> dict[str, Any]:
 
 
 class Probes:
-    """The manager's :class:`~controller_manager.httpserver.ProbeBackend`.
+    """The manager's :class:`~controller_manager.manager.httpserver.ProbeBackend`.
 
     Reads live state through callables, so it can be built before the
     informers and controllers exist and never holds stale lists.

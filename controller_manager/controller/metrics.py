@@ -1,14 +1,14 @@
-"""Prometheus metrics of the controller runtime, on an injected registry.
+"""Per-controller Prometheus series, on an injected registry.
 
 Nothing here touches prometheus_client's global registry: every family is
 created on the :class:`~prometheus_client.CollectorRegistry` given, so
 tests read values from a private registry and two managers in one process
 never collide. A registry accepts a metric name once, and many controllers
 share one registry, so families are created once per registry:
-:meth:`ControllerMetrics.for_registry` / :meth:`RuntimeMetrics.for_registry`
-return the same instance for the same registry, and per-controller or
-per-kind series hang off it (:meth:`ControllerMetrics.for_controller`,
-:meth:`RuntimeMetrics.observer`).
+:meth:`PerRegistry.for_registry` returns the same instance for the same
+registry, and one controller's series hang off it
+(:meth:`ControllerMetrics.for_controller`). The process-wide watch and
+status-write series are :mod:`controller_manager.manager.metrics`.
 
 Series whose labels are known up front are created at 0, so that
 ``rate()`` and alerts see a series from the first scrape rather than from
@@ -28,17 +28,7 @@ from typing import Any, ClassVar, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from controller_manager.clock import REAL_CLOCK, Clock
-
-RESULT_SUCCESS = "success"
-RESULT_ERROR = "error"
-RESULT_REQUEUE = "requeue"
-RESULT_REQUEUE_AFTER = "requeue_after"
-RECONCILE_RESULTS = (RESULT_SUCCESS, RESULT_ERROR, RESULT_REQUEUE, RESULT_REQUEUE_AFTER)
-
-WATCH_EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED", "BOOKMARK")
-WATCH_REASONS = ("initial", "expired", "error", "ended")
-STATUS_RESULTS = ("ok", "noop", "conflict", "not_found", "forbidden", "error")
+from controller_manager.controller.outcomes import RECONCILE_RESULTS, Outcome
 
 # controller-runtime's reconcile_time_seconds buckets.
 RECONCILE_TIME_BUCKETS = (
@@ -47,15 +37,15 @@ RECONCILE_TIME_BUCKETS = (
     *(6.0, 7.0, 8.0, 9.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0),
 )
 
-_T = TypeVar("_T", bound="_PerRegistry")
+_T = TypeVar("_T", bound="PerRegistry")
 
 log = logging.getLogger(__name__)
 
 
-class _PerRegistry:
+class PerRegistry:
     """One instance per registry, so each family is registered exactly once."""
 
-    _instances: ClassVar[weakref.WeakKeyDictionary[CollectorRegistry, _PerRegistry]]
+    _instances: ClassVar[weakref.WeakKeyDictionary[CollectorRegistry, PerRegistry]]
     _instances_lock: ClassVar[threading.Lock]
 
     def __init__(self, registry: CollectorRegistry, **kwargs: Any) -> None:
@@ -79,7 +69,7 @@ class _PerRegistry:
             return existing  # type: ignore[return-value]
 
 
-class ControllerMetrics(_PerRegistry):
+class ControllerMetrics(PerRegistry):
     """Every per-controller family; get one controller's series with :meth:`for_controller`.
 
     Construct directly only on a fresh registry; prefer :meth:`for_registry`.
@@ -172,9 +162,9 @@ class ControllerMetricSet:
         self.stalled = families.stalled.labels(name)
         self.timeouts = families.reconcile_timeouts.labels(name)
 
-    def result(self, result: str) -> None:
-        """Count one reconcile with ``result`` (one of :data:`RECONCILE_RESULTS`)."""
-        self._results[result].inc()
+    def result(self, outcome: Outcome) -> None:
+        """Count one reconcile under its outcome's ``result`` label."""
+        self._results[outcome.result_label].inc()
 
     def track_stalled(self, is_stalled: Callable[[], bool]) -> None:
         """Compute the stalled gauge at scrape time (it depends on the clock)."""
@@ -183,95 +173,3 @@ class ControllerMetricSet:
     def track_quarantined(self, count: Callable[[], int]) -> None:
         """Compute the quarantined gauge at scrape time."""
         self.quarantined.set_function(lambda: float(count()))
-
-
-class RuntimeMetrics(_PerRegistry):
-    """Watch and status-write metrics, per kind.
-
-    Wire-up (once per manager): ``InformerFactory(...,
-    observer_factory=runtime.observer)`` and ``StatusWriter(client,
-    on_result=runtime.on_status_result)``.
-    """
-
-    def __init__(self, registry: CollectorRegistry, clock: Clock = REAL_CLOCK) -> None:
-        self.registry = registry
-        self.clock = clock
-        self.watch_events = Counter(
-            "controller_manager_watch_events_total",
-            "Watch events received, by kind and event type (bookmarks included)",
-            ["kind", "type"],
-            registry=registry,
-        )
-        self.watch_restarts = Counter(
-            "controller_manager_watch_restarts_total",
-            "Watches re-opened, by kind and reason (initial, expired, error, ended)",
-            ["kind", "reason"],
-            registry=registry,
-        )
-        self.relists = Counter(
-            "controller_manager_relists_total",
-            "Full lists, by kind and reason (initial, expired, error, ended)",
-            ["kind", "reason"],
-            registry=registry,
-        )
-        self.last_event = Gauge(
-            "controller_manager_last_event_timestamp_seconds",
-            "Wall-clock time of the last watch event or bookmark, by kind",
-            ["kind"],
-            registry=registry,
-        )
-        self.status_writes = Counter(
-            "controller_manager_status_writes_total",
-            "Status writes by kind and result (ok, noop, conflict, not_found, forbidden, error)",
-            ["kind", "result"],
-            registry=registry,
-        )
-        self._known: set[str] = set()
-        self._lock = threading.Lock()
-
-    def register_kind(self, kind: str) -> None:
-        """Create every series of ``kind`` at 0 (idempotent)."""
-        with self._lock:
-            if kind in self._known:
-                return
-            self._known.add(kind)
-        for event_type in WATCH_EVENT_TYPES:
-            self.watch_events.labels(kind, event_type)
-        for reason in WATCH_REASONS:
-            self.watch_restarts.labels(kind, reason)
-            self.relists.labels(kind, reason)
-        for result in STATUS_RESULTS:
-            self.status_writes.labels(kind, result)
-
-    def observer(self, kind: str) -> KindObserver:
-        """Return the cache's ``ReflectorObserver`` for ``kind`` (an observer_factory)."""
-        self.register_kind(kind)
-        return KindObserver(self, kind)
-
-    def on_status_result(self, kind: str, result: str) -> None:
-        """Count one status write (the StatusWriter's ``on_result``)."""
-        self.register_kind(kind)
-        self.status_writes.labels(kind, result).inc()
-
-
-class KindObserver:
-    """Implements the cache's ReflectorObserver for one kind; never raises."""
-
-    def __init__(self, metrics: RuntimeMetrics, kind: str) -> None:
-        self._events = {t: metrics.watch_events.labels(kind, t) for t in WATCH_EVENT_TYPES}
-        self._metrics = metrics
-        self._last_event = metrics.last_event.labels(kind)
-        self.kind = kind
-
-    def on_event(self, event_type: str) -> None:
-        child = self._events.get(event_type)
-        if child is None:
-            child = self._metrics.watch_events.labels(self.kind, event_type)
-        child.inc()
-        self._last_event.set(self._metrics.clock.time())
-
-    def on_watch_restart(self, reason: str) -> None:
-        self._metrics.watch_restarts.labels(self.kind, reason).inc()
-
-    def on_relist(self, reason: str) -> None:
-        self._metrics.relists.labels(self.kind, reason).inc()
