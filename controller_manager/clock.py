@@ -11,6 +11,10 @@ Two ways to wait are offered, because the package waits in two shapes:
 * :meth:`Clock.wait` -- a wait on a :class:`threading.Condition` that either
   a producer's ``notify`` or the passing of time ends (the delaying queue's
   heap thread waiting for the next ready item).
+
+Every bounded wait that spans several steps (join these threads, then
+those) counts down one :class:`Deadline`, so the budget is shared, not
+summed, and "no timeout" is spelled once.
 """
 
 from __future__ import annotations
@@ -124,13 +128,12 @@ class FakeClock:
 
     def block_until_waiters(self, count: int = 1, timeout: float = 5.0) -> bool:
         """Wait (real time, bounded) until at least ``count`` threads are waiting."""
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._lock:
             while self._sleepers + sum(n for _, n in self._conditions.values()) < count:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if deadline.expired():
                     return False
-                self._lock.wait(min(remaining, self._STOP_POLL))
+                self._lock.wait(min(deadline.remaining() or 0.0, self._STOP_POLL))
         return True
 
     def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
@@ -173,3 +176,38 @@ class FakeClock:
 
     def __repr__(self) -> str:
         return f"FakeClock(now={self.monotonic():.3f})"
+
+
+class Deadline:
+    """The end of a time budget on ``clock``'s monotonic scale, or none at all.
+
+    ``Deadline(None)`` never expires and :meth:`remaining` returns None, which
+    every stdlib wait reads as "block until notified": one spelling of "no
+    timeout" for callers that accept ``timeout: float | None``. A deadline
+    is fixed when made; :meth:`remaining` never goes below zero, so it can be
+    passed straight to ``join`` or ``wait``.
+    """
+
+    __slots__ = ("_at", "_clock")
+
+    def __init__(self, timeout: float | None, clock: Clock = REAL_CLOCK) -> None:
+        self._clock = clock
+        self._at = None if timeout is None else clock.monotonic() + timeout
+
+    @property
+    def bounded(self) -> bool:
+        """True unless made with ``timeout=None``."""
+        return self._at is not None
+
+    def remaining(self) -> float | None:
+        """Seconds left (at least 0), or None when unbounded."""
+        if self._at is None:
+            return None
+        return max(0.0, self._at - self._clock.monotonic())
+
+    def expired(self) -> bool:
+        """True once a bounded deadline has passed."""
+        return self._at is not None and self._clock.monotonic() >= self._at
+
+    def __repr__(self) -> str:
+        return f"Deadline(remaining={self.remaining()})"

@@ -21,13 +21,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
+from controller_manager.cache.listwatch import Object
 from controller_manager.cache.store import DeletedFinalStateUnknown
 from controller_manager.predicates import Predicate, predicate_for
 from controller_manager.reconcile import Request
 
-Object = dict[str, Any]
 MapFunc = Callable[[Object], Iterable[Request]]
 """Map an object of a watched kind to requests for the primary kind."""
 

@@ -21,13 +21,25 @@ period never depends on whoever created the shared informer first.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import enum
+from typing import TYPE_CHECKING, Any, Protocol
 
-Object = dict[str, Any]
+if TYPE_CHECKING:
+    from controller_manager.cache.listwatch import Object
 
-DEFAULT = "default"
-ANY = "any"
-PREDICATES = frozenset({DEFAULT, ANY})
+
+class PredicateName(str, enum.Enum):
+    """The predicates a config may name (``controllers[].predicate``)."""
+
+    DEFAULT = "default"
+    ANY = "any"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+PREDICATES: tuple[str, ...] = tuple(p.value for p in PredicateName)
+"""Every predicate name, as the config spells it (the config validates against this)."""
 
 # Metadata that changes on every write, status writes included.
 _VOLATILE_METADATA = frozenset({"resourceVersion", "managedFields", "generation"})
@@ -120,8 +132,8 @@ def predicate_for(name: str | Predicate) -> Predicate:
     """
     if not isinstance(name, str):
         return name
-    if name == DEFAULT:
+    if name == PredicateName.DEFAULT:
         return DefaultPredicate()
-    if name == ANY:
+    if name == PredicateName.ANY:
         return AnyChangePredicate()
-    raise ValueError(f"unknown predicate {name!r}: expected one of {sorted(PREDICATES)}")
+    raise ValueError(f"unknown predicate {name!r}: expected one of {', '.join(PREDICATES)}")

@@ -31,8 +31,11 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from controller_manager.cache.store import NAMESPACE_INDEX, Indexer, namespace_key, split_key
+
 if TYPE_CHECKING:
     from controller_manager.cache.listwatch import Object
+    from controller_manager.client.status import StatusWriter
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,7 @@ class Request:
     @property
     def key(self) -> str:
         """Return the cache key: ``namespace/name``, or ``name`` when cluster-scoped."""
-        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return namespace_key(self.namespace, self.name)
 
     @classmethod
     def from_object(cls, obj: Object, kind: str | None = None) -> Request:
@@ -73,11 +76,13 @@ class Request:
 
     @classmethod
     def from_key(cls, kind: str, key: str) -> Request:
-        """Build the request for a cache key (``ns/name`` or ``name``)."""
-        namespace, sep, name = key.partition("/")
-        if not sep:
-            return cls(kind, None, key)
-        return cls(kind, namespace or None, name)
+        """Build the request for a cache key (``ns/name`` or ``name``).
+
+        Raise ValueError for a key the cache could not have made (see
+        :func:`~controller_manager.cache.store.split_key`).
+        """
+        namespace, name = split_key(key)
+        return cls(kind, namespace, name)
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.key}"
@@ -117,16 +122,15 @@ class Lister(Protocol):
 class IndexerLister:
     """A :class:`Lister` over a cache ``Indexer`` (get_by_key / list / by_index)."""
 
-    def __init__(self, indexer: Any) -> None:
+    def __init__(self, indexer: Indexer) -> None:
         self._indexer = indexer
 
     def get(self, namespace: str | None, name: str) -> Object | None:
-        key = f"{namespace}/{name}" if namespace else name
-        return self._indexer.get_by_key(key)
+        return self._indexer.get_by_key(namespace_key(namespace, name))
 
     def list(self, namespace: str | None = None) -> builtins.list[Object]:
         if namespace:
-            return list(self._indexer.by_index("namespace", namespace))
+            return list(self._indexer.by_index(NAMESPACE_INDEX, namespace))
         return list(self._indexer.list())
 
     def by_index(self, index_name: str, value: str) -> builtins.list[Object]:
@@ -148,7 +152,7 @@ class Context:
         *,
         get: Callable[[], Object | None],
         lister: Callable[[str], Lister],
-        status: Any,
+        status: StatusWriter,
         logger: logging.LoggerAdapter,
         stop: threading.Event,
         reconcile_id: str,

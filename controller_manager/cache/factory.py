@@ -9,14 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from controller_manager.cache.informer import SharedIndexInformer, Transform
 from controller_manager.cache.listwatch import ListerWatcher
 from controller_manager.cache.reflector import ReflectorObserver
-from controller_manager.clock import REAL_CLOCK, Clock
+from controller_manager.clock import REAL_CLOCK, Clock, Deadline
 
 Selector = dict[str, Any]
 """A label selector: ``{"matchLabels": {...}, "matchExpressions": [...]}``."""
@@ -119,23 +118,21 @@ class InformerFactory:
 
     def wait_for_cache_sync(self, timeout: float | None = None) -> bool:
         """Wait until every informer has synced; False on timeout (real seconds)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         for informer in self.informers().values():
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not informer.wait_for_cache_sync(left):
+            if not informer.wait_for_cache_sync(deadline.remaining()):
                 return False
         return True
 
     def stop(self, timeout: float | None = None) -> bool:
         """Stop every informer and join their threads; True if all ended in time."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._lock:
             self._stopped = True
             informers = list(self._informers.values())
         ok = True
         for informer in informers:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ok = informer.stop(left) and ok
+            ok = informer.stop(deadline.remaining()) and ok
         return ok
 
 

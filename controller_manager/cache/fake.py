@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
@@ -41,6 +40,7 @@ from controller_manager.cache.listwatch import (
     WatchEvent,
 )
 from controller_manager.cache.store import meta_namespace_key
+from controller_manager.clock import Deadline
 
 _END = object()
 _Keys = list[str]  # inside the class, ``list`` is the method
@@ -312,13 +312,12 @@ class FakeListerWatcher:
     # -- internals -------------------------------------------------------------------
 
     def _wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._cond:
             while not predicate():
-                left = deadline - time.monotonic()
-                if left <= 0:
+                if deadline.expired():
                     return False
-                self._cond.wait(left)
+                self._cond.wait(deadline.remaining())
             return True
 
     def _write(self, key: str, obj: Object, kind: str, *, store: bool = True) -> None:

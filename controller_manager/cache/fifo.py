@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from controller_manager.cache.listwatch import Object
 from controller_manager.cache.store import DeletedFinalStateUnknown, Indexer, meta_namespace_key
+from controller_manager.clock import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ class RealFIFO:
         """
         if limit < 1:
             raise ValueError("limit must be >= 1")
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         while True:
             # Wait without the processing lock, so replace() can run meanwhile.
             with self._lock:
@@ -318,21 +318,17 @@ class RealFIFO:
             batch = [popleft() for _ in range(limit)]
         return batch
 
-    def _wait_locked(self, deadline: float | None) -> bool:
+    def _wait_locked(self, deadline: Deadline) -> bool:
         """Wait (lock held, queue empty) for a delta: False once ``deadline``
-        (``time.monotonic``) passes; raise once closed."""
+        passes; raise once closed."""
         self._waiting += 1
         try:
             while not self._items:
                 if self._closed:
                     raise FIFOClosedError
-                if deadline is None:
-                    self._not_empty.wait()
-                else:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return False
-                    self._not_empty.wait(remaining)
+                if deadline.expired():
+                    return False
+                self._not_empty.wait(deadline.remaining())
                 # Whatever woke this waiter, the next delta must wake one again.
                 self._wakeup_sent = False
         finally:

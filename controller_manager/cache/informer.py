@@ -28,7 +28,6 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 
 from controller_manager.cache.fifo import (
@@ -52,7 +51,7 @@ from controller_manager.cache.processor import (
 )
 from controller_manager.cache.reflector import Reflector, ReflectorObserver
 from controller_manager.cache.store import Indexer, IndexFunc
-from controller_manager.clock import REAL_CLOCK, Clock
+from controller_manager.clock import REAL_CLOCK, Clock, Deadline
 
 log = logging.getLogger(__name__)
 
@@ -200,11 +199,8 @@ class SharedIndexInformer:
         call in flight runs to its end. Return True if every thread ended.
         Calling it again is harmless.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-
-        def remaining() -> float | None:
-            return None if deadline is None else max(0.0, deadline - time.monotonic())
-
+        deadline = Deadline(timeout)
+        remaining = deadline.remaining
         with self._handle_lock:
             self._stopped = True
             listeners = self._listeners
@@ -240,18 +236,12 @@ class SharedIndexInformer:
 
     def wait_for_cache_sync(self, timeout: float | None = None) -> bool:
         """Block until :meth:`has_synced` (True), or timeout or stop (False)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._sync_cond:
             while not self.has_synced():
-                if self._stopped:
+                if self._stopped or deadline.expired():
                     return False
-                if deadline is None:
-                    self._sync_cond.wait()
-                else:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        return False
-                    self._sync_cond.wait(left)
+                self._sync_cond.wait(deadline.remaining())
         return True
 
     def last_sync_resource_version(self) -> str:

@@ -56,7 +56,15 @@ def meta_namespace_key(obj: Object | DeletedFinalStateUnknown) -> str:
         raise ValueError(f"object has no metadata.name: {obj!r:.200}") from None
     if not name or not isinstance(name, str):
         raise ValueError(f"object has an empty or non-string metadata.name: {name!r}")
-    namespace = meta.get("namespace")
+    return namespace_key(meta.get("namespace"), name)
+
+
+def namespace_key(namespace: str | None, name: str) -> str:
+    """Return the store key of ``name`` in ``namespace`` (None or "" for cluster scope).
+
+    The inverse of :func:`split_key`; :func:`meta_namespace_key` gives the
+    same key for an object.
+    """
     return f"{namespace}/{name}" if namespace else name
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller_manager.predicates import PREDICATES  # the one list of names
+
 __all__ = [
     "DURATION",
     "LOG_FORMATS",
@@ -32,7 +34,6 @@ __all__ = [
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "text")
-PREDICATES = ("default", "any")
 
 # Field markers read by the decoder: seconds written as a duration, and a
 # filesystem path resolved against the config file's directory.

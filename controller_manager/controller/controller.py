@@ -1,12 +1,13 @@
 """A controller: informer events in, reconciles out, on a fixed worker pool.
 
-Construction registers event handlers on the factory's informers (primary
-kind plus secondary watches), so events queue up from the moment the
-caches fill; :meth:`Controller.start` (called by the manager once it
-leads) starts the workers. One key is never reconciled by two workers at
-once (the workqueue's processing set), and a failing key backs off through
-the rate limiter instead of sleeping in a worker, so healthy keys never
-wait behind a poisoned one.
+Construction asks the factory for the informers it needs (primary kind
+plus secondary watches) and starts nothing; :meth:`Controller.start`
+(called by the manager once it leads) builds the workqueue, registers the
+event handlers (a running informer replays its cache to a new handler, so
+every cached key is reconciled once) and starts the workers. One key is
+never reconciled by two workers at once (the workqueue's processing set),
+and a failing key backs off through the rate limiter instead of sleeping
+in a worker, so healthy keys never wait behind a poisoned one.
 
 Choices worth knowing:
 
@@ -45,14 +46,17 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
-from controller_manager.clock import REAL_CLOCK, Clock
+from controller_manager.cache.factory import InformerKey, Selector
+from controller_manager.cache.informer import SharedIndexInformer
+from controller_manager.cache.processor import EventHandlerRegistration
+from controller_manager.client.status import StatusWriter
+from controller_manager.clock import REAL_CLOCK, Clock, Deadline
 from controller_manager.controller.intake import Intake
 from controller_manager.controller.metrics import ControllerMetrics
 from controller_manager.controller.outcomes import OutcomeApplier, invoke
@@ -73,16 +77,29 @@ from controller_manager.reconcile import (
 from controller_manager.workqueue import (
     RateLimitingQueue,
     ShutDown,
+    WorkqueueMetrics,
     default_controller_rate_limiter,
 )
 
 __all__ = ["Controller", "ControllerOptions", "QuarantineEntry", "WatchSpec"]
 
 log = logging.getLogger(__name__)
-Object = dict[str, Any]
 
+# Bound and poll interval of start()'s wait for the handlers' cache replay.
+_HANDLER_SYNC_TIMEOUT = 60.0
+_HANDLER_SYNC_POLL = 0.005
 # How often (at most) in-flight reconciles are checked against reconcile_timeout.
 _MAX_OVERRUN_TICK = 5.0
+
+
+class InformerSource(Protocol):
+    """Where a controller gets its shared informers (an ``InformerFactory``)."""
+
+    def informer_for(
+        self, kind: str, namespace: str | None = None, selector: Selector | None = None
+    ) -> SharedIndexInformer: ...
+
+    def informers(self) -> dict[InformerKey, SharedIndexInformer]: ...
 
 
 @dataclass
@@ -124,16 +141,20 @@ class Controller:
 
     ``informers`` is an ``InformerFactory``; ``status_writer`` is handed
     to reconcilers as ``ctx.status``. Metrics go to ``registry`` (families
-    shared per registry); without one, to a private registry.
+    shared per registry); without one, to a private registry. A
+    controller is a runnable that needs leadership: only the leader's
+    controllers run.
     """
+
+    needs_leader_election = True
 
     def __init__(
         self,
         options: ControllerOptions,
         reconciler: Reconciler | ReconcileFunc,
         *,
-        informers: Any,
-        status_writer: Any,
+        informers: InformerSource,
+        status_writer: StatusWriter,
         registry: CollectorRegistry | None = None,
         clock: Clock = REAL_CLOCK,
     ) -> None:
@@ -150,94 +171,156 @@ class Controller:
         self._started = False
         self._threads: list[threading.Thread] = []
         self._random = random.Random()
+        self._registry = registry
         self.quarantine = Quarantine(opts.max_retries)
-        self.queue: RateLimitingQueue[Request] = RateLimitingQueue(
-            opts.name,
-            registry=registry,
-            clock=clock,
-            rate_limiter=default_controller_rate_limiter(
-                base=opts.rate_limit_base,
-                max_delay=opts.rate_limit_max,
-                qps=opts.rate_limit_qps,
-                burst=opts.rate_limit_burst,
-                clock=clock,
-            ),
-        )
         families = ControllerMetrics.for_registry(registry or CollectorRegistry())
         self.metrics = families.for_controller(opts.name)
         self.metrics.max_concurrent.set(opts.workers)
+        self._queue: RateLimitingQueue[Request] | None = None  # built by start()
+        # The queue's series exist (at 0) from construction, as the others do.
+        self._queue_series = (
+            None
+            if registry is None
+            else WorkqueueMetrics.for_registry(registry).reserve(opts.name, clock)
+        )
         self._tracker = ReconcileTracker(
             self.metrics,
-            depth=self.queue.__len__,
+            depth=self._depth,
             stall_threshold=opts.stall_threshold,
             reconcile_timeout=opts.reconcile_timeout,
             clock=clock,
             logger=self._log,
         )
-        self._outcomes = OutcomeApplier(
-            queue=self.queue,
-            quarantine=self.quarantine,
-            metrics=self.metrics,
-            tracker=self._tracker,
-            clock=clock,
-        )
         self.metrics.track_stalled(self.is_stalled)
         self.metrics.track_quarantined(lambda: len(self.quarantine))
 
-        predicate = predicate_for(opts.predicate)
+        # Informers are created (not started) now, so the manager can start and
+        # sync every cache before any controller runs; handlers are registered
+        # by start(), when there is a queue to feed.
+        self._predicate = predicate_for(opts.predicate)
         self._primary = informers.informer_for(opts.kind, opts.namespace, opts.selector)
-        self._intake = Intake(
-            kind=opts.kind,
-            indexer=self._primary.indexer,
-            queue=self.queue,
-            quarantine=self.quarantine,
-            on_activity=self._tracker.note_activity,
-            logger=self._log,
-        )
         self._listers: dict[str, Lister] = {opts.kind: IndexerLister(self._primary.indexer)}
-        self._handles: list[tuple[Any, Any]] = []
-        self._register(self._primary, EventMapper(
-            primary_kind=opts.kind, source_kind=opts.kind, predicate=predicate,
-            enqueue=self._on_event, logger=self._log,
-        ))  # fmt: skip
+        self._sources: list[tuple[SharedIndexInformer, WatchSpec | None]] = [(self._primary, None)]
         for watch in opts.watches:
             informer = informers.informer_for(watch.kind)
             self._listers.setdefault(watch.kind, IndexerLister(informer.indexer))
-            self._register(informer, EventMapper(
-                primary_kind=opts.kind, source_kind=watch.kind,
-                predicate=predicate,
-                enqueue=self._on_event, watch=watch, logger=self._log,
-            ))  # fmt: skip
+            self._sources.append((informer, watch))
+        self._handles: list[tuple[SharedIndexInformer, EventHandlerRegistration]] = []
+        self._intake: Intake | None = None
+        self._outcomes: OutcomeApplier | None = None
 
-    def _register(self, informer: Any, mapper: EventMapper) -> None:
-        handle = informer.add_event_handler(
-            on_add=mapper.on_add, on_update=mapper.on_update, on_delete=mapper.on_delete
+    @property
+    def queue(self) -> RateLimitingQueue[Request]:
+        """The workqueue; it exists from :meth:`start` on (RuntimeError before)."""
+        if self._queue is None:
+            raise RuntimeError(f"controller {self.name!r} is not started: it has no queue yet")
+        return self._queue
+
+    def _depth(self) -> int:
+        queue = self._queue
+        return 0 if queue is None else len(queue)
+
+    def _build_queue(self) -> RateLimitingQueue[Request]:
+        opts = self.options
+        return RateLimitingQueue(
+            opts.name,
+            registry=self._registry,
+            clock=self._clock,
+            rate_limiter=default_controller_rate_limiter(
+                base=opts.rate_limit_base,
+                max_delay=opts.rate_limit_max,
+                qps=opts.rate_limit_qps,
+                burst=opts.rate_limit_burst,
+                clock=self._clock,
+            ),
         )
-        self._handles.append((informer, handle))
+
+    def _register_handlers(self, intake: Intake) -> None:
+        """Map every source informer's events into ``intake`` (primary first).
+
+        An informer that is already running replays its cache to a new
+        handler as adds, so nothing cached before :meth:`start` is missed.
+        """
+        for informer, watch in self._sources:
+            mapper = EventMapper(
+                primary_kind=self.kind,
+                source_kind=self.kind if watch is None else watch.kind,
+                predicate=self._predicate,
+                enqueue=intake.on_event,
+                watch=watch,
+                logger=self._log,
+            )
+            handle = informer.add_event_handler(
+                on_add=mapper.on_add, on_update=mapper.on_update, on_delete=mapper.on_delete
+            )
+            self._handles.append((informer, handle))
 
     # Lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the workers (and the resync / overrun timer); return at once.
+        """Build the queue, register the event handlers, start the threads.
 
-        Raise RuntimeError when called twice or after :meth:`stop`.
+        The queue (and so its delay thread), the workers and the timer
+        exist only from here on: a constructed controller runs nothing.
+        Workers start once every handler has received its informer's
+        replay of the cache (client-go's handler ``HasSynced``), so each
+        cached key is reconciled once from a complete queue, as
+        controller-runtime waits for its sources; that wait is bounded and
+        cut short by :meth:`stop`. Raise RuntimeError when called twice or
+        after :meth:`stop`.
         """
-        with self._lock:  # held while starting, so a concurrent stop() sees every thread
+        with self._lock:  # a concurrent stop() sees the queue and the handlers
             if self._started or self._stopping.is_set():
                 raise RuntimeError(f"controller {self.name!r} already started or stopped")
             self._started = True
+            queue = self._queue = self._build_queue()
+            intake = self._intake = Intake(
+                kind=self.kind,
+                indexer=self._primary.indexer,
+                queue=queue,
+                quarantine=self.quarantine,
+                on_activity=self._tracker.note_activity,
+                logger=self._log,
+            )
+            self._outcomes = OutcomeApplier(
+                queue=queue,
+                quarantine=self.quarantine,
+                metrics=self.metrics,
+                tracker=self._tracker,
+                clock=self._clock,
+            )
+            self._register_handlers(intake)
+            handles = [handle for _, handle in self._handles]
+        self._wait_for_handlers(handles)
+        with self._lock:
+            if self._stopping.is_set():
+                return  # stopped while waiting: nothing to start
             for i in range(self.options.workers):
                 self._threads.append(threading.Thread(
-                    target=self._worker, name=f"controller-{self.name}-worker-{i}", daemon=True
+                    target=self._worker, args=(queue,),
+                    name=f"controller-{self.name}-worker-{i}", daemon=True,
                 ))  # fmt: skip
             if self.options.resync_period > 0 or self.options.reconcile_timeout:
                 self._threads.append(threading.Thread(
-                    target=self._timer, name=f"controller-{self.name}-timer", daemon=True
+                    target=self._timer, args=(intake,),
+                    name=f"controller-{self.name}-timer", daemon=True,
                 ))  # fmt: skip
             self._tracker.reset_waiting()  # time spent waiting for leadership is no stall
             for thread in self._threads:
                 thread.start()
         self._log.info("controller started workers=%d", self.options.workers)
+
+    def _wait_for_handlers(self, handles: list[EventHandlerRegistration]) -> None:
+        deadline = Deadline(_HANDLER_SYNC_TIMEOUT)
+        while not all(h.has_synced() for h in handles):
+            if deadline.expired():
+                self._log.warning(
+                    "starting workers before every handler received the cache timeout=%s",
+                    _HANDLER_SYNC_TIMEOUT,
+                )
+                return
+            if self._stopping.wait(_HANDLER_SYNC_POLL):
+                return
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop intake, let in-flight reconciles finish, join every thread.
@@ -246,28 +329,32 @@ class Controller:
         handlers, shuts the queue down (queued keys are dropped), then
         waits up to ``timeout`` real seconds in all. Return True if every
         thread ended in time; False leaves the stragglers (daemon threads)
-        running and logs them. Safe to call more than once.
+        running and logs them. Safe to call more than once, and before
+        :meth:`start` (then there is nothing to stop).
         """
         self._stopping.set()
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._lock:  # a start() in progress has started all its threads
             threads = list(self._threads)
-        for informer, handle in self._handles:
+            handles, self._handles = self._handles, []
+            queue = self._queue
+        for informer, handle in handles:
             try:
-                informer.remove_event_handler(handle, max(0.0, deadline - time.monotonic()))
+                informer.remove_event_handler(handle, deadline.remaining())
             except Exception:
                 self._log.exception("could not remove an event handler")
-        self._handles.clear()
-        self.queue.shutdown()
+        if queue is not None:
+            queue.shutdown()
         for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            thread.join(deadline.remaining())
         alive = [t.name for t in threads if t.is_alive()]
         if alive:
             self._log.warning(
                 "controller did not stop in time timeout=%s threads=%s", timeout, alive
             )
             return False
-        self._log.info("controller stopped")
+        if threads:
+            self._log.info("controller stopped")
         return True
 
     @property
@@ -285,22 +372,34 @@ class Controller:
                 and all(t.is_alive() for t in self._threads)
             )
 
-    # Intake ----------------------------------------------------------------------
+    def failure(self) -> str | None:
+        """Why this started controller can no longer work (a thread died), or None.
 
-    def _on_event(self, request: Request, obj: Object | None, deleted: bool) -> None:
-        # Every registered EventMapper calls this; admission rules: intake.
-        self._intake.on_event(request, obj, deleted)
+        A controller that is not started, or is stopping, has no failure:
+        what it runs is not expected to be running.
+        """
+        with self._lock:
+            if not self._started or self._stopping.is_set():
+                return None
+            dead = [t.name for t in self._threads if not t.is_alive()]
+        return f"threads not running: {', '.join(dead)}" if dead else None
+
+    # Intake ----------------------------------------------------------------------
 
     def requeue(self, request: Request) -> bool:
         """Release ``request`` from quarantine and enqueue it now.
 
         Return True if it was quarantined. A key that was not is enqueued
-        anyway (one harmless extra reconcile). Raise ValueError for a
-        request of another kind.
+        anyway (one harmless extra reconcile). Before :meth:`start` there is
+        no queue: the key is only released (start reconciles every cached
+        key anyway). Raise ValueError for a request of another kind.
         """
         if request.kind != self.kind:
             raise ValueError(f"controller {self.name!r} reconciles {self.kind}, not {request.kind}")
-        return self._intake.requeue(request)
+        intake = self._intake
+        if intake is None:
+            return self.quarantine.release(request)
+        return intake.requeue(request)
 
     def quarantined(self) -> list[QuarantineEntry]:
         """Return the quarantined keys, oldest first."""
@@ -308,10 +407,10 @@ class Controller:
 
     # Workers ---------------------------------------------------------------------
 
-    def _worker(self) -> None:
+    def _worker(self, queue: RateLimitingQueue[Request]) -> None:
         while True:
             try:
-                request = self.queue.get()  # bounded by shutdown() in stop()
+                request = queue.get()  # bounded by shutdown() in stop()
             except ShutDown:
                 return
             try:
@@ -320,13 +419,15 @@ class Controller:
             except BaseException:  # a bug here must not kill the worker either
                 self._log.exception("worker failed; retrying with back-off key=%s", request.key)
                 # The outcome may not have been applied: never drop the key.
-                self.queue.add_rate_limited(request)
+                queue.add_rate_limited(request)
             finally:
-                self.queue.done(request)
+                queue.done(request)
                 self._tracker.completed()
 
     def _process(self, request: Request) -> None:
-        admitted, generation = self._intake.recheck(request)
+        intake, outcomes = self._intake, self._outcomes
+        assert intake is not None and outcomes is not None  # set by start()
+        admitted, generation = intake.recheck(request)
         if not admitted:
             return
         reconcile_id = uuid.uuid4().hex[:16]
@@ -350,7 +451,7 @@ class Controller:
         finally:
             elapsed = self._tracker.end(flight)
         logger.debug("reconciled outcome=%s duration=%.4f", outcome, elapsed)
-        self._outcomes.apply(request, outcome, detail, generation, logger)
+        outcomes.apply(request, outcome, detail, generation, logger)
 
     def _lister(self, kind: str) -> Lister:
         lister = self._listers.get(kind)
@@ -365,7 +466,7 @@ class Controller:
 
     # Timer: resync and overrun reports ------------------------------------------
 
-    def _timer(self) -> None:
+    def _timer(self, intake: Intake) -> None:
         opts = self.options
         now = self._clock.monotonic()
         next_resync = now + self._jittered() if opts.resync_period > 0 else None
@@ -380,7 +481,7 @@ class Controller:
             now = self._clock.monotonic()
             self._tracker.check_overruns()
             if next_resync is not None and now >= next_resync:
-                self._intake.resync()
+                intake.resync()
                 next_resync = now + self._jittered()
 
     def _jittered(self) -> float:
@@ -401,7 +502,7 @@ class Controller:
             "namespace": self.options.namespace,
             "workers": self.options.workers,
             "active": self._tracker.active,
-            "queue_depth": len(self.queue),
+            "queue_depth": self._depth(),
             "quarantined": len(self.quarantine),
             "stalled": self.is_stalled(),
             "last_success_time": self._tracker.last_success,

@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
+from controller_manager.cache.listwatch import Object
+from controller_manager.cache.store import Indexer
 from controller_manager.controller.quarantine import Quarantine
 from controller_manager.reconcile import Request
 from controller_manager.workqueue import RateLimitingQueue
 
 __all__ = ["Intake", "generation_of"]
-
-Object = dict[str, Any]
 
 
 def generation_of(obj: Object | None) -> int | None:
@@ -57,7 +56,7 @@ class Intake:
         self,
         *,
         kind: str,
-        indexer: Any,
+        indexer: Indexer,
         queue: RateLimitingQueue[Request],
         quarantine: Quarantine,
         on_activity: Callable[[], object],

@@ -24,15 +24,23 @@ selector hash when filtered).
 from __future__ import annotations
 
 import datetime
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from controller_manager.cache.informer import SharedIndexInformer
 from controller_manager.controller import Controller
 from controller_manager.controller.quarantine import QuarantineEntry
 from controller_manager.manager.httpserver import CheckFn
 from controller_manager.reconcile import Request
 
-__all__ = ["Probes", "entry_to_json"]
+__all__ = [
+    "Probes",
+    "controller_health",
+    "entry_to_json",
+    "informer_alive",
+    "informer_synced",
+]
 
 
 def _rfc3339(ts: float | None) -> str | None:
@@ -61,54 +69,36 @@ def entry_to_json(controller: str, entry: QuarantineEntry) -> dict[str, Any]:
 class Probes:
     """The manager's :class:`~controller_manager.manager.httpserver.ProbeBackend`.
 
-    Reads live state through callables, so it can be built before the
-    informers and controllers exist and never holds stale lists.
+    Checks are registered by name (:meth:`add_healthz_check`,
+    :meth:`add_readyz_check`) by whoever owns what they check: the manager
+    registers the built-in ones (``ping``, ``shutdown``, one per informer
+    and per controller), and the elector or the checkpointer add theirs
+    the same way. Checks run in registration order. The debug and poison
+    routes read the controllers through a callable, so the probes can be
+    built before the controllers exist.
     """
 
-    def __init__(
-        self,
-        *,
-        informers: Callable[[], Sequence[Any]],
-        controllers: Callable[[], Sequence[Controller]],
-        controllers_started: Callable[[], bool],
-        stopping: Callable[[], bool],
-    ) -> None:
-        self._informers = informers
+    def __init__(self, *, controllers: Callable[[], Sequence[Controller]]) -> None:
         self._controllers = controllers
-        self._started = controllers_started
-        self._stopping = stopping
+        self._lock = threading.Lock()
+        self._health: dict[str, CheckFn] = {}
+        self._ready: dict[str, CheckFn] = {}
+
+    def add_healthz_check(self, name: str, check: CheckFn) -> None:
+        """Add a liveness check; raise ValueError if ``name`` is taken."""
+        _add(self._lock, self._health, name, check)
+
+    def add_readyz_check(self, name: str, check: CheckFn) -> None:
+        """Add a readiness check; raise ValueError if ``name`` is taken."""
+        _add(self._lock, self._ready, name, check)
 
     def health_checks(self) -> list[tuple[str, CheckFn]]:
-        checks: list[tuple[str, CheckFn]] = [("ping", lambda: None)]
-        for informer in self._informers():
-            checks.append((f"informer-{informer.name}", _informer_alive(informer)))
-        for ctl in self._controllers():
-            checks.append((f"controller-{ctl.name}", self._controller_health(ctl)))
-        return checks
+        with self._lock:
+            return list(self._health.items())
 
     def ready_checks(self) -> list[tuple[str, CheckFn]]:
-        checks: list[tuple[str, CheckFn]] = [
-            ("shutdown", lambda: "manager is shutting down" if self._stopping() else None)
-        ]
-        informers = self._informers()
-        if not informers:
-            checks.append(("informers", lambda: "informers not created yet"))
-        for informer in informers:
-            checks.append((f"informer-{informer.name}", _informer_synced(informer)))
-        return checks
-
-    def _controller_health(self, ctl: Controller) -> CheckFn:
-        def check() -> str | None:
-            if not self._started() or not ctl.started or self._stopping():
-                return None  # not started (standby, syncing) or on its way out
-            if not ctl.is_alive():
-                return "a worker thread is not running"
-            if ctl.is_stalled():
-                limit = ctl.options.stall_threshold
-                return f"stalled: work waiting and nothing completed for {limit}s"
-            return None
-
-        return check
+        with self._lock:
+            return list(self._ready.items())
 
     def debug_controllers(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -136,15 +126,45 @@ class Probes:
         return released
 
 
-def _informer_alive(informer: Any) -> CheckFn:
+def _add(lock: threading.Lock, checks: dict[str, CheckFn], name: str, check: CheckFn) -> None:
+    with lock:
+        if name in checks:
+            raise ValueError(f"a check named {name!r} is already registered")
+        checks[name] = check
+
+
+def informer_alive(informer: SharedIndexInformer) -> CheckFn:
+    """Liveness of one informer: its threads are running."""
+
     def check() -> str | None:
         return None if informer.is_alive() else "informer threads are not running"
 
     return check
 
 
-def _informer_synced(informer: Any) -> CheckFn:
+def informer_synced(informer: SharedIndexInformer) -> CheckFn:
+    """Readiness of one informer: its cache has synced."""
+
     def check() -> str | None:
         return None if informer.has_synced() else "cache not synced"
+
+    return check
+
+
+def controller_health(ctl: Controller, stopping: Callable[[], bool]) -> CheckFn:
+    """Liveness of one controller: its threads run and it is not stalled.
+
+    A controller that is not started (a standby, or a manager still
+    syncing caches) or is on its way out is healthy.
+    """
+
+    def check() -> str | None:
+        if not ctl.started or stopping():
+            return None
+        if not ctl.is_alive():
+            return "a worker thread is not running"
+        if ctl.is_stalled():
+            return f"stalled: work waiting and nothing completed for {ctl.options.stall_threshold}s"
+        return None
 
     return check

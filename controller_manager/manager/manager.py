@@ -1,33 +1,32 @@
 """The manager: one process running every configured controller, in order.
 
-Start order (:meth:`Manager.start`), as in controller-runtime:
+Start (:meth:`Manager.start`), as in controller-runtime:
 
 1. Connect: start the embedded API when configured, build the client,
    and check that the API serves every configured kind. A kind it does
    not serve is a :class:`~controller_manager.config.ConfigError` (exit 2)
    raised *before* anything else starts.
-2. HTTP servers: metrics and probes, so ``/healthz`` answers (and
-   ``/readyz`` says "not yet") during a long cache sync.
-3. Informers: one shared informer per (kind, namespace, selector), created
-   by the controllers' constructors through one ``InformerFactory``.
-4. Wait for every cache to sync (``shutdown.cache_sync_timeout``).
-5. Controllers: :meth:`Manager.start_controllers`. This is the seam for
-   leader election: a standby keeps warm caches and calls it only once
-   it leads; ``start(start_controllers=False)`` stops before it.
+2. Build: the controllers (each asks the one ``InformerFactory`` for its
+   shared informers; nothing starts yet), and file every runnable in its
+   group (:mod:`.runnables`), with its health and readiness checks.
+3. Walk the groups in order: HTTP servers (``/healthz`` answers and
+   ``/readyz`` says "not yet" during a long sync), caches (returns once
+   every cache synced, within ``shutdown.cache_sync_timeout``), runnables
+   of every replica, and -- unless ``start(start_controllers=False)``, the
+   seam for leader election -- the controllers (:meth:`start_controllers`).
 
-Stop (:meth:`Manager.stop`) runs in reverse: every controller stops
-intake at once and in-flight reconciles get ``graceful_shutdown_timeout``
-to finish (controllers are stopped in parallel, so the budget is shared,
-not summed); then informers, HTTP servers, the client and the embedded
-API. Every thread the manager starts is named and joined.
+Stop (:meth:`Manager.stop`) walks the groups in reverse: the controllers
+stop intake at once and in-flight reconciles share
+``graceful_shutdown_timeout``; then the caches, the HTTP servers, the
+client and the embedded API. Every thread the manager starts is named and
+joined.
 
-:meth:`Manager.run` adds signal handling: SIGTERM or SIGINT starts the
-graceful stop (exit 0 when everything ended in time, 1 otherwise); a
-second signal exits at once with 1.
+Any runnable may report a fatal error on :attr:`Manager.errors`, and a
+started runnable whose threads died is reported by the run loop's check:
+:mod:`.signals` then stops the manager and exits 1.
 
 How config sections become controller options, which informers they
-share and how big the client's connection pool is:
-:mod:`~controller_manager.manager.wiring`.
+share and how big the client's connection pool is: :mod:`.wiring`.
 """
 
 from __future__ import annotations
@@ -35,17 +34,16 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import signal
 import threading
-import time
-from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from controller_manager.cache.factory import InformerFactory
+from controller_manager.cache.informer import SharedIndexInformer
 from controller_manager.client.client import Client
 from controller_manager.client.status import StatusWriter
+from controller_manager.clock import REAL_CLOCK, Clock, Deadline
 from controller_manager.config import (
     Config,
     ConfigError,
@@ -55,26 +53,34 @@ from controller_manager.config import (
 )
 from controller_manager.controller import Controller
 from controller_manager.logs import add_secrets
-from controller_manager.manager.health import Probes
-from controller_manager.manager.httpserver import HTTPServer, ProbeApp, metrics_app
+from controller_manager.manager.health import (
+    Probes,
+    controller_health,
+    informer_alive,
+    informer_synced,
+)
+from controller_manager.manager.httpserver import CheckFn, HTTPServer, ProbeApp, metrics_app
 from controller_manager.manager.metrics import RuntimeMetrics
+from controller_manager.manager.runnables import ErrorChannel, Group, RunnableGroups
 from controller_manager.manager.wiring import (
     client_cert,
     client_pool_size,
     controller_options,
-    informer_keys,
 )
 
-# client_pool_size and informer_keys live in wiring; still public here.
-__all__ = ["Manager", "client_pool_size", "informer_keys"]
+if TYPE_CHECKING:
+    from controller_manager.apiserver import EmbeddedAPIServer
+
+__all__ = ["Manager"]
 
 log = logging.getLogger(__name__)
 
-# Bounds for the shutdown steps after the controllers (which get the
-# configured graceful_shutdown_timeout).
+# Stop budgets of the groups after the controllers (which, like every
+# replica's runnables, get the configured graceful_shutdown_timeout).
 _INFORMER_STOP_TIMEOUT = 10.0
 _HTTP_STOP_TIMEOUT = 5.0
-_API_STOP_TIMEOUT = 10.0
+# How often a start waiting for caches looks for a stop request.
+_SYNC_POLL = 0.25
 
 
 class Manager:
@@ -84,6 +90,7 @@ class Manager:
     manager never uses prometheus_client's global registry, so several
     managers can share a process in tests). ``reconcilers`` maps import
     paths to objects, overriding imports (tests inject stubs this way).
+    ``clock`` is handed to every runnable that keeps time.
     """
 
     def __init__(
@@ -91,32 +98,49 @@ class Manager:
         config: Config,
         *,
         registry: CollectorRegistry | None = None,
-        reconcilers: dict[str, Any] | None = None,
+        reconcilers: dict[str, object] | None = None,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.config = config
+        self.clock = clock
         self.registry = registry if registry is not None else _process_registry()
         self.runtime_metrics = RuntimeMetrics.for_registry(self.registry)
         self._overrides = dict(reconcilers or {})
-        self._lock = threading.Lock()
-        self._stop_requested = threading.Event()
-        # Set only by request_stop() and signals, not by stop() cleaning up after a
-        # failed start: run() must tell "asked to stop" (exit 0) from "failed" (exit 1).
+        # Set by request_stop() and signals only: run() tells "asked to stop"
+        # (exit 0) from "failed" (exit 1) by it.
         self._stop_asked = threading.Event()
-        self._stopping = False
-        self._controllers_started = False
+        self._shutting_down = threading.Event()  # set once stop() begins
+        self.errors = ErrorChannel()
+        self.runnables = RunnableGroups(self.errors)
         self._cluster_kinds: frozenset[str] = frozenset()  # from the API, at check_api()
-        self._informers_started = False
-        self.api_server: Any = None
+        self.api_server: EmbeddedAPIServer | None = None
         self.client: Client | None = None
         self.factory: InformerFactory | None = None
         self.controllers: list[Controller] = []
         self.metrics_server: HTTPServer | None = None
         self.probe_server: HTTPServer | None = None
-        self.probes = Probes(
-            informers=self._started_informers,
-            controllers=lambda: list(self.controllers),
-            controllers_started=lambda: self._controllers_started,
-            stopping=lambda: self._stopping,
+        self.probes = Probes(controllers=lambda: list(self.controllers))
+        self.add_healthz_check("ping", lambda: None)
+        self.add_readyz_check("shutdown", self._shutdown_check)
+
+    # -- probes ------------------------------------------------------------
+
+    def add_healthz_check(self, name: str, check: CheckFn) -> None:
+        """Add a liveness check to ``/healthz`` (None: fine, a string: why not)."""
+        self.probes.add_healthz_check(name, check)
+
+    def add_readyz_check(self, name: str, check: CheckFn) -> None:
+        """Add a readiness check to ``/readyz`` (None: fine, a string: why not)."""
+        self.probes.add_readyz_check(name, check)
+
+    def _shutdown_check(self) -> str | None:
+        return "manager is shutting down" if self.stopping else None
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was asked for, a fatal error reported, or stop() began."""
+        return (
+            self._stop_asked.is_set() or self._shutting_down.is_set() or self.errors.raised.is_set()
         )
 
     # -- start -------------------------------------------------------------
@@ -138,24 +162,41 @@ class Manager:
         self._cluster_kinds = frozenset(k.kind for k in kinds if not k.namespaced)
 
     def start(self, *, start_controllers: bool = True) -> None:
-        """Start everything in order (module doc); return once controllers run.
+        """Start everything in order (module doc); return once the last group runs.
 
         Raise :class:`ConfigError` for configuration problems found on the
         way (nothing is left running), RuntimeError when caches do not sync
-        within ``cache_sync_timeout`` or a stop was requested meanwhile.
+        within ``cache_sync_timeout`` or a stop was requested meanwhile,
+        :class:`~.runnables.StartError` when a runnable fails to start.
         """
         try:
             objects = resolve_imports(self.config, skip=self._overrides)
             objects.update(self._overrides)
             self.check_api()
-            self._build_controllers(objects)
-            self._start_http()
-            self._start_informers()
+            self._build(objects)
+            for group in (Group.HTTP_SERVERS, Group.CACHES, Group.EVERY_REPLICA):
+                self._start_group(group)
             if start_controllers:
                 self.start_controllers()
         except BaseException:
             self.stop(timeout=self.config.shutdown.graceful_shutdown_timeout)
             raise
+
+    def start_controllers(self) -> None:
+        """Start the runnables that need leadership: the controllers.
+
+        Leader election calls this once leading. Does nothing while stopping
+        or when they already run.
+        """
+        if self.stopping or self.runnables.started(Group.LEADER):
+            return
+        self._start_group(Group.LEADER)
+        log.info("controllers started count=%d", len(self.controllers))
+
+    def _start_group(self, group: Group) -> None:
+        if self.stopping:
+            raise RuntimeError(f"stop requested before starting {group}")
+        self.runnables.start_group(group)
 
     def _connect(self) -> Client:
         if self.client is not None:
@@ -204,10 +245,13 @@ class Manager:
         )
         return self.client
 
-    def _build_controllers(self, objects: dict[str, Any]) -> None:
+    def _build(self, objects: dict[str, object]) -> None:
+        """Build the controllers and file every runnable and check (nothing starts)."""
         assert self.client is not None
         self.factory = InformerFactory(
-            self.client.lister_watcher, observer_factory=self.runtime_metrics.observer
+            self.client.lister_watcher,
+            clock=self.clock,
+            observer_factory=self.runtime_metrics.observer,
         )
         writer = StatusWriter(self.client, on_result=self.runtime_metrics.on_status_result)
         for ctl in self.config.controllers:
@@ -216,18 +260,33 @@ class Manager:
                 reconciler = reconciler()  # a Reconciler class with a no-argument constructor
             controller = Controller(
                 controller_options(ctl, objects, self._cluster_kinds),
-                reconciler,
+                reconciler,  # type: ignore[arg-type]  # checked by as_reconcile_func
                 informers=self.factory,
                 status_writer=writer,
                 registry=self.registry,
+                clock=self.clock,
             )
             self.controllers.append(controller)
+        self._build_http()
+        caches = Caches(self.factory, self.config.shutdown.cache_sync_timeout, self)
+        self.runnables.add(caches, Group.CACHES)
+        if not caches.informers():
+            self.add_readyz_check("informers", lambda: "informers not created yet")
+        for informer in caches.informers():
+            self.add_healthz_check(f"informer-{informer.name}", informer_alive(informer))
+            self.add_readyz_check(f"informer-{informer.name}", informer_synced(informer))
+        for controller in self.controllers:
+            self.runnables.add(controller, Group.LEADER)
+            self.add_healthz_check(
+                f"controller-{controller.name}",
+                controller_health(controller, lambda: self.stopping),
+            )
 
-    def _start_http(self) -> None:
+    def _build_http(self) -> None:
         bind = parse_bind_address(self.config.metrics.bind_address)
         if bind is not None:
             self.metrics_server = HTTPServer("metrics", bind, metrics_app(self.registry))
-            self.metrics_server.start()
+            self.runnables.add(Server(self.metrics_server), Group.HTTP_SERVERS)
         bind = parse_bind_address(self.config.health.bind_address)
         if bind is not None:
             token = self.config.health.admin_token
@@ -235,46 +294,16 @@ class Manager:
                 token = os.environ.get(self.config.health.admin_token_env) or None
             add_secrets(token)
             self.probe_server = HTTPServer("probes", bind, ProbeApp(self.probes, token))
-            self.probe_server.start()
-
-    def _start_informers(self) -> None:
-        assert self.factory is not None
-        self.factory.start()
-        self._informers_started = True
-        timeout = self.config.shutdown.cache_sync_timeout
-        deadline = time.monotonic() + timeout
-        # Wait in slices so a stop request during a long sync is honoured.
-        while not self.factory.wait_for_cache_sync(timeout=0.25):
-            if self._stop_requested.is_set():
-                raise RuntimeError("stop requested while waiting for caches to sync")
-            if time.monotonic() >= deadline:
-                pending = [i.name for i in self._started_informers() if not i.has_synced()]
-                raise RuntimeError(f"caches did not sync within {timeout}s: {', '.join(pending)}")
-        log.info("caches synced informers=%d", len(self._started_informers()))
-
-    def start_controllers(self) -> None:
-        """Start every controller's workers (leader election calls this once leading)."""
-        with self._lock:
-            if self._controllers_started or self._stopping:
-                return
-            self._controllers_started = True
-        for controller in self.controllers:
-            controller.start()
-        log.info("controllers started count=%d", len(self.controllers))
+            self.runnables.add(Server(self.probe_server), Group.HTTP_SERVERS)
 
     # -- state -------------------------------------------------------------
 
-    def _started_informers(self) -> list[Any]:
-        if not self._informers_started or self.factory is None:
-            return []
-        return list(self.factory.informers().values())
-
     def ready(self) -> bool:
-        """True when every cache has synced and the manager is not stopping."""
+        """True when every readiness check passes (caches synced, not stopping)."""
         return all(check() is None for _, check in self.probes.ready_checks())
 
     def healthy(self) -> bool:
-        """True when every informer and started controller is alive and not stalled."""
+        """True when every liveness check passes (threads alive, nothing stalled)."""
         return all(check() is None for _, check in self.probes.health_checks())
 
     @property
@@ -290,25 +319,28 @@ class Manager:
     def request_stop(self) -> None:
         """Ask :meth:`run` (or a start waiting for caches) to stop; safe from any thread."""
         self._stop_asked.set()
-        self._stop_requested.set()
+
+    @property
+    def stop_asked(self) -> bool:
+        """True once :meth:`request_stop` was called (a signal, or a caller)."""
+        return self._stop_asked.is_set()
 
     def stop(self, timeout: float | None = None) -> bool:
-        """Stop everything in reverse order; return True if every thread ended in time.
+        """Stop every group in reverse order; return True if every thread ended in time.
 
         ``timeout`` (default ``graceful_shutdown_timeout``) bounds the wait
-        for in-flight reconciles; later steps have their own fixed bounds.
+        for in-flight reconciles; later groups have their own fixed bounds.
         Safe to call more than once, and after a failed start.
         """
         grace = self.config.shutdown.graceful_shutdown_timeout if timeout is None else timeout
-        with self._lock:
-            self._stopping = True
-        self._stop_requested.set()
-        ok = _stop_all(self.controllers, grace)
-        if self.factory is not None:
-            ok = self.factory.stop(_INFORMER_STOP_TIMEOUT) and ok
-        for server in (self.probe_server, self.metrics_server):
-            if server is not None:
-                ok = server.stop(_HTTP_STOP_TIMEOUT) and ok
+        self._shutting_down.set()
+        budgets = {
+            Group.LEADER: grace,
+            Group.EVERY_REPLICA: grace,
+            Group.CACHES: _INFORMER_STOP_TIMEOUT,
+            Group.HTTP_SERVERS: _HTTP_STOP_TIMEOUT,
+        }
+        ok = self.runnables.stop_all(budgets.__getitem__)
         if self.client is not None:
             self.client.close()
         if self.api_server is not None:
@@ -321,70 +353,72 @@ class Manager:
         return ok
 
     def run(self) -> int:
-        """Start, serve until SIGTERM/SIGINT, stop; return the process exit code.
+        """Start, serve until a signal or a fatal error, stop; return the exit code.
 
-        Must be called from the main thread (signal handlers). Raises
-        :class:`ConfigError` for configuration problems found at start.
+        See :func:`~controller_manager.manager.signals.run`. Must be called
+        from the main thread (signal handlers).
         """
-        signals = {"count": 0}
+        from controller_manager.manager.signals import run
 
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            signals["count"] += 1
-            if signals["count"] > 1:
-                os.write(2, b"second signal: exiting now\n")
-                os._exit(1)
-            log.info(
-                "signal received, shutting down gracefully signal=%s", signal.Signals(signum).name
-            )
-            self.request_stop()
-
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            try:
-                self.start()
-            except ConfigError:
-                raise
-            except Exception as exc:
-                if self._stop_asked.is_set():
-                    log.info("stopped during start-up: %s", exc)
-                    return 0
-                log.error("start-up failed: %s", exc)
-                return 1
-            log.info("manager running controllers=%d", len(self.controllers))
-            while not self._stop_requested.wait(_SIGNAL_POLL):
-                pass  # wake now and then: see _SIGNAL_POLL
-            return 0 if self.stop() else 1
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        return run(self)
 
 
-# CPython runs signal handlers in the main thread, and only when it executes
-# bytecode: if the kernel delivers SIGTERM to another thread while the main
-# thread is blocked in a lock wait, the handler waits until that wait ends.
-# So the main thread never blocks longer than this while it serves or stops.
-_SIGNAL_POLL = 0.2
+class Server:
+    """An HTTP server as a runnable of the HTTP_SERVERS group."""
+
+    needs_leader_election = False
+
+    def __init__(self, server: HTTPServer) -> None:
+        self._server = server
+        self.name = f"http-{server.name}"
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self, timeout: float) -> bool:
+        return self._server.stop(timeout)
+
+    def failure(self) -> str | None:
+        return None if self._server.is_alive() else "server thread is not running"
 
 
-def _stop_all(controllers: list[Controller], timeout: float) -> bool:
-    """Stop controllers in parallel so they share one grace period."""
-    results: dict[str, bool] = {}
+class Caches:
+    """Every shared informer as one runnable: ``start()`` returns once all synced.
 
-    def stop_one(ctl: Controller) -> None:
-        results[ctl.name] = ctl.stop(timeout)
+    The sync wait is bounded by ``sync_timeout`` and cut short when
+    ``manager`` starts stopping (a signal during a long sync).
+    """
 
-    threads = [
-        threading.Thread(target=stop_one, args=(c,), name=f"stop-{c.name}", daemon=True)
-        for c in controllers
-    ]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + timeout + 1.0
-    for t in threads:
-        # Short joins, so a second signal is handled at once (see _SIGNAL_POLL).
-        while t.is_alive() and (remaining := deadline - time.monotonic()) > 0:
-            t.join(min(remaining, _SIGNAL_POLL))
-    return all(results.get(c.name, False) for c in controllers)
+    name = "caches"
+    needs_leader_election = False
+
+    def __init__(self, factory: InformerFactory, sync_timeout: float, manager: Manager) -> None:
+        self._factory = factory
+        self._sync_timeout = sync_timeout
+        self._manager = manager
+
+    def informers(self) -> list[SharedIndexInformer]:
+        return list(self._factory.informers().values())
+
+    def start(self) -> None:
+        self._factory.start()
+        deadline = Deadline(self._sync_timeout)
+        while not self._factory.wait_for_cache_sync(timeout=_SYNC_POLL):
+            if self._manager.stopping:
+                raise RuntimeError("stop requested while waiting for caches to sync")
+            if deadline.expired():
+                pending = [i.name for i in self.informers() if not i.has_synced()]
+                raise RuntimeError(
+                    f"caches did not sync within {self._sync_timeout}s: {', '.join(pending)}"
+                )
+        log.info("caches synced informers=%d", len(self.informers()))
+
+    def stop(self, timeout: float) -> bool:
+        return self._factory.stop(timeout)
+
+    def failure(self) -> str | None:
+        dead = [i.name for i in self.informers() if not i.is_alive()]
+        return f"informer threads are not running: {', '.join(dead)}" if dead else None
 
 
 def _process_registry() -> CollectorRegistry:

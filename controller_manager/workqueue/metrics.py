@@ -252,6 +252,24 @@ class WorkqueueMetrics(Collector):
             self._queues[name] = metrics
             return metrics
 
+    def reserve(self, name: str, clock: Clock) -> QueueMetrics:
+        """Expose queue ``name``'s series at 0 before the queue exists.
+
+        For a controller that is built but not started (a standby): alerts
+        and ``rate()`` see its series from the first scrape. Return the
+        placeholder, or the metrics already registered under ``name``; the
+        caller keeps a reference (queues are held weakly). A queue built
+        later under ``name`` takes the placeholder over.
+        """
+        with self._lock:
+            existing = self._queues.get(name)
+            if existing is not None:
+                return existing
+            placeholder = QueueMetrics(name, clock, threading.Lock())
+            placeholder.released = True  # a real queue may take the name
+            self._queues[name] = placeholder
+            return placeholder
+
     def describe(self) -> Iterator[Metric]:
         # Names only, so the registry can detect clashes with other collectors.
         yield from self._families()

@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 
-from controller_manager.clock import REAL_CLOCK, Clock
+from controller_manager.clock import REAL_CLOCK, Clock, Deadline
 from controller_manager.workqueue.metrics import recorder_for
 
 __all__ = ["Empty", "Queue", "ShutDown"]
@@ -118,19 +118,18 @@ class Queue(Generic[T]):
     def _wait_for_item(self, timeout: float | None) -> None:
         # Called with the lock held and the queue empty; returns with an
         # item queued, or raises.
-        deadline = None if timeout is None else self._clock.monotonic() + timeout
+        deadline = Deadline(timeout, self._clock)
         self._getters += 1
         try:
             while not self._queue:
                 if self._shutting_down:
                     raise ShutDown
-                if deadline is None:
+                if not deadline.bounded:
                     self._not_empty.wait()
                     continue
-                remaining = deadline - self._clock.monotonic()
-                if remaining <= 0:
+                if deadline.expired():
                     raise Empty
-                self._clock.wait(self._not_empty, remaining)
+                self._clock.wait(self._not_empty, deadline.remaining())
         finally:
             self._getters -= 1
 
@@ -186,17 +185,16 @@ class Queue(Generic[T]):
             self._draining = True
             self._metrics.release()
             self._not_empty.notify_all()
-            deadline = None if timeout is None else self._clock.monotonic() + timeout
+            deadline = Deadline(timeout, self._clock)
             while self._processing:
                 if not self._draining:
                     return False
-                if deadline is None:
+                if not deadline.bounded:
                     self._all_done.wait()
                     continue
-                remaining = deadline - self._clock.monotonic()
-                if remaining <= 0:
+                if deadline.expired():
                     return False
-                self._clock.wait(self._all_done, remaining)
+                self._clock.wait(self._all_done, deadline.remaining())
             return True
 
     def shutting_down(self) -> bool:

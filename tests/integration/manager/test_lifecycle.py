@@ -19,6 +19,7 @@ import requests
 from controller_manager.cli import main
 from controller_manager.config import load_config
 from controller_manager.manager import Manager
+from controller_manager.manager.runnables import Group
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +107,7 @@ def test_cache_sync_timeout_exits_1_and_says_why(write_config, api, monkeypatch,
     assert "start-up failed: caches did not sync within 0.3s: Product" in err
     assert elapsed < 30.0
     (manager,) = made
-    assert not manager._controllers_started
+    assert not manager.runnables.started(Group.LEADER)
     assert manager.factory is not None and all(
         not i.is_alive() for i in manager.factory.informers().values()
     )
@@ -309,7 +310,7 @@ def test_a_signal_delivered_to_another_thread_is_handled_promptly(write_config, 
     sent: list[float] = []
 
     def deliver_to_this_thread() -> None:
-        h.wait_for(lambda: manager._controllers_started, what="the manager to run")
+        h.wait_for(lambda: manager.runnables.started(Group.LEADER), what="the manager to run")
         sent.append(time.monotonic())
         signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # not the main thread
         if not returned.wait(10.0):

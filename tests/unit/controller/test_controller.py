@@ -8,7 +8,7 @@ import pytest
 
 from controller_manager.client.errors import Conflict
 from controller_manager.clock import FakeClock
-from controller_manager.controller import ControllerOptions
+from controller_manager.controller import Controller, ControllerOptions
 from controller_manager.handlers import WatchSpec
 from controller_manager.reconcile import Request, Result, TerminalError
 
@@ -248,16 +248,41 @@ def test_stalled_means_waiting_work_not_idleness(harness):
     assert h.sample("controller_manager_stalled", controller=ctrl.name) == 0.0
 
 
-def test_standby_controller_is_not_stalled(harness):
+def test_standby_controller_is_not_stalled_and_reconciles_the_cache_once_started(harness):
     h = harness
     clock = FakeClock()
-    ctrl = h.controller(h.recorder(), clock=clock, start=False, resync_period=0)
+    rec = h.recorder()
+    ctrl = h.controller(rec, clock=clock, start=False, resync_period=0)
     h.server().create(h.obj("a"))
-    h.eventually(lambda: len(ctrl.queue) == 1, what="intake before start")
+    h.eventually(lambda: ctrl._primary.indexer.get_by_key("default/a"), what="cached")
     clock.advance(1000)
     assert ctrl.is_stalled() is False and ctrl.is_alive() is False
+    assert ctrl.debug_info()["queue_depth"] == 0
     ctrl.start()
     assert ctrl.is_stalled() is False  # waiting for leadership is not a stall
+    rec.wait_count(1, "a")  # cached before start: replayed to the handler start() registered
+
+
+def test_constructor_starts_no_thread_and_start_builds_the_queue(harness):
+    h = harness
+    before = {t.ident for t in threading.enumerate()}
+    ctrl = Controller(
+        ControllerOptions(name="quiet", kind="Gadget", workers=2, resync_period=0),
+        h.recorder(),
+        informers=h.factory,  # not started: the informers it asks for stay idle
+        status_writer=h.status,
+        registry=h.registry,
+    )
+    h.controllers.append(ctrl)
+    assert [t.name for t in threading.enumerate() if t.ident not in before] == []
+    with pytest.raises(RuntimeError, match="not started"):
+        ctrl.queue  # noqa: B018 - the property is what is tested
+    h.factory.start()
+    assert h.factory.wait_for_cache_sync(h.WAIT)
+    ctrl.start()
+    names = {t.name for t in threading.enumerate()}
+    assert {"controller-quiet-worker-0", "workqueue-delay-quiet"} <= names
+    assert len(ctrl.queue) == 0
 
 
 def test_reconcile_timeout_is_reported_once(harness, caplog):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from controller_manager.controller.outcomes import OutcomeApplier
 from controller_manager.reconcile import Request
 
 A = Request("Widget", "default", "a")
@@ -38,21 +39,22 @@ def test_one_debug_line_per_reconcile_and_a_warning_per_failure(harness, caplog)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-def test_a_bug_applying_an_outcome_requeues_instead_of_dropping_the_key(harness, caplog):
+def test_a_bug_applying_an_outcome_requeues_instead_of_dropping_the_key(
+    harness, caplog, monkeypatch
+):
     h = harness
     rec = h.recorder()
-    ctrl = h.controller(rec, start=False)
-    real_apply = ctrl._outcomes.apply
+    real_apply = OutcomeApplier.apply
     calls = {"n": 0}
 
-    def broken_once(*args, **kwargs):
+    def broken_once(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("bug in outcome handling")
-        return real_apply(*args, **kwargs)
+        return real_apply(self, *args, **kwargs)
 
-    ctrl._outcomes.apply = broken_once
-    ctrl.start()
+    monkeypatch.setattr(OutcomeApplier, "apply", broken_once)
+    ctrl = h.controller(rec)
     h.server().create(h.obj("a"))
     rec.wait_count(2, "a")  # reconciled again: the key was not lost
     assert ctrl.is_alive()

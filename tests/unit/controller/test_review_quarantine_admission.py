@@ -62,7 +62,7 @@ def test_a_stale_event_does_not_release_the_newer_generation(harness):
     )
     calls = rec.count("bad")
     # A handler lagging behind the cache delivers the generation-1 event late.
-    ctrl._on_event(BAD, first, False)
+    ctrl._intake.on_event(BAD, first, False)
     h.server().create(h.obj("probe", spec={"valid": True}))
     rec.wait_count(1, "probe")
     assert rec.count("bad") == calls
