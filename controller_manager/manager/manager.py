@@ -61,7 +61,7 @@ from controller_manager.manager.health import (
 )
 from controller_manager.manager.httpserver import CheckFn, HTTPServer, ProbeApp, metrics_app
 from controller_manager.manager.metrics import RuntimeMetrics
-from controller_manager.manager.runnables import ErrorChannel, Group, RunnableGroups
+from controller_manager.manager.runnables import ErrorChannel, Group, Runnable, RunnableGroups
 from controller_manager.manager.wiring import (
     client_cert,
     client_pool_size,
@@ -123,7 +123,15 @@ class Manager:
         self.add_healthz_check("ping", lambda: None)
         self.add_readyz_check("shutdown", self._shutdown_check)
 
-    # -- probes ------------------------------------------------------------
+    # -- runnables and probes ---------------------------------------------
+
+    def add(self, runnable: Runnable, group: Group | None = None) -> Group:
+        """Run ``runnable`` with the manager (controller-runtime's ``mgr.Add``).
+
+        Call before :meth:`start`. By default it joins the LEADER group if
+        it needs leader election, else EVERY_REPLICA; return the group.
+        """
+        return self.runnables.add(runnable, group)
 
     def add_healthz_check(self, name: str, check: CheckFn) -> None:
         """Add a liveness check to ``/healthz`` (None: fine, a string: why not)."""
