@@ -1,4 +1,6 @@
-"""The CLI entry point and the demo repository script, end to end."""
+"""The CLI entry point and the demo repository script, end to end.
+
+Start-up failures name the problem without echoing secrets."""
 
 from __future__ import annotations
 
@@ -86,3 +88,33 @@ def test_embedded_server_takes_a_fixed_port(empty_manifests):
         # A second server cannot take the same port: a clear error, not a hang.
         with pytest.raises(OSError):
             EmbeddedAPIServer(manifests=empty_manifests, port=port).start()
+
+
+SECRET = "s3cr3t-token-never-logged"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"tokens:\n  - token: {SECRET}\n    principal: ctl\n    grants: [a\n",
+        f"tokens:\n  - token: {SECRET}\n  principal: ctl\n",
+        f"tokens:\n  - token: {SECRET}\n    grants: [a, b]]\n",
+    ],
+)
+def test_bad_tokens_file_fails_start_without_echoing_tokens(tmp_path, text):
+    (tmp_path / "m").mkdir()
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(text)
+    proc = subprocess.run(
+        [sys.executable, "-m", "controller_manager.apiserver", "--manifests", str(tmp_path / "m")]
+        + ["--port", "0", "--tokens", str(tokens)],
+        capture_output=True,
+        check=False,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "startup failed" in proc.stderr and "tokens.yaml" in proc.stderr
+    assert "line" in proc.stderr  # still says where the problem is
+    assert SECRET not in proc.stderr and SECRET not in proc.stdout

@@ -8,6 +8,13 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
+WIDGET_CRD = {
+    "apiVersion": "apiextensions.gitstore.dev/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.dev"},
+    "spec": {"kind": "Widget", "apiVersion": "example.dev/v1", "scope": "Namespaced"},
+}
+
 
 def test_drop_streams_closes_without_complete(api, h):
     stream = h.open_stream(api, {"kind": "Product", "rv": ""})
@@ -44,13 +51,7 @@ def test_drop_streams_closes_every_stream_of_every_kind(api, h):
 
 
 def test_compact_expires_cursors_of_every_kind(api, h):
-    crd = {
-        "apiVersion": "apiextensions.gitstore.dev/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.dev"},
-        "spec": {"kind": "Widget", "apiVersion": "example.dev/v1", "scope": "Namespaced"},
-    }
-    api.apply([crd])
+    api.apply([WIDGET_CRD])
     api.apply(
         [
             h.manifest("Product", "a"),
@@ -93,6 +94,29 @@ def test_compact_expires_every_cursor(api, h):
     ok = h.open_stream(api, {"kind": "Product", "rv": fresh})
     api.apply([h.manifest("Product", "b")])
     assert ok.event()["name"] == "b"
+
+
+def test_compact_expires_cursors_of_a_kind_unregistered_at_the_time(api, h):
+    """`compact` forgets every logged event, so every cursor must expire.
+
+    A CRD kind that is unregistered when the fault hits keeps its old floor;
+    re-registered later, a cursor from before the compaction was accepted
+    and the DELETED events of its old instances (cleared with the log) were
+    silently skipped.
+    """
+    api.apply([WIDGET_CRD])
+    api.apply([h.manifest("Widget", "old", api_version="example.dev/v1")])
+    cursor = h.list(api, "Widget")["resourceVersion"]
+    assert api.delete("CustomResourceDefinition", None, "widgets.example.dev")  # DELETED old
+    api.faults(compact=True)
+    api.apply([WIDGET_CRD])
+    api.apply([h.manifest("Widget", "new", api_version="example.dev/v1")])
+    stream = h.open_stream(api, {"kind": "Widget", "rv": cursor})
+    assert stream.status == 200
+    frame = stream.next()
+    assert frame["event"] == "next", frame
+    assert frame["data"]["errors"][0]["extensions"]["code"] == "WATCH_EXPIRED", frame
+    assert stream.next()["event"] == "complete"
 
 
 def test_restart_new_incarnation(api, h):
