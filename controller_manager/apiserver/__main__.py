@@ -9,13 +9,51 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import socket
 import sys
+from types import FrameType
 
 import uvicorn
 
 from .auth import TokenError
 from .server import APIServer, ServerConfig
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn that ends open watch streams as soon as it stops accepting.
+
+    uvicorn's own shutdown waits `timeout_graceful_shutdown` for open
+    connections and then cancels them, which prints an ASGI
+    `CancelledError` traceback per open watch: a watch never ends by
+    itself. Ending the streams with `complete` right after the listeners
+    close (so no new one can open) lets every connection finish at once,
+    as a stream at its maximum age does: clients reconnect from their
+    last cursor. The signal that
+    stopped the server is recorded, and not re-raised after shutdown as
+    uvicorn would: `main` reports the stop in one line and returns 0.
+    """
+
+    def __init__(self, config: uvicorn.Config, api: APIServer) -> None:
+        super().__init__(config)
+        self._api = api
+        self.stop_signal: str | None = None
+        self.streams_ended = 0
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.stop_signal is None:
+            self.stop_signal = signal.Signals(sig).name
+        super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # no new connections (uvicorn's shutdown repeats this, harmlessly)
+        self.streams_ended = self._api.store.end_streams()
+        await super().shutdown(sockets)
+        # uvicorn re-raises captured signals once serve() returns (a
+        # KeyboardInterrupt traceback for SIGINT, death by SIGTERM);
+        # the stop is complete here, so nothing is left to re-raise.
+        self._captured_signals.clear()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -89,20 +127,29 @@ def main(argv: list[str] | None = None) -> int:
         args.git_repo or args.manifests,
     )
     server.start_background()
-    uv = uvicorn.Server(
+    # uvicorn logs through our root handler (log_config=None), and only its
+    # warnings and errors unless debugging: its start / shutdown chatter
+    # would repeat what our own lines say.
+    level = logging.getLogger().getEffectiveLevel()
+    uv = _Uvicorn(
         uvicorn.Config(
             server.app(),
-            log_level=args.log_level.lower(),
+            log_config=None,
+            log_level=logging.DEBUG if level <= logging.DEBUG else logging.WARNING,
             lifespan="off",
             access_log=False,
             timeout_graceful_shutdown=2,
-        )
+        ),
+        server,
     )
     try:
         uv.run(sockets=[sock])
     finally:
         server.stop_background()
         sock.close()
+    log.info(
+        "apiserver stopped signal=%s streams_ended=%d", uv.stop_signal or "none", uv.streams_ended
+    )
     return 0
 
 

@@ -1,8 +1,9 @@
 """HTTP surface: Starlette routes for GraphQL, streams, admin, metrics.
 
 Requests to `/graphql` and `/graphql/stream` pass the same gate: injected
-latency, injected failures (503 / 429 with Retry-After), then the bearer
-token (401 UNAUTHENTICATED). Queries answer 200 with GraphQL errors;
+latency, then the bearer token (401 UNAUTHENTICATED); once parsed, an
+injected failure that selects the request (503, 429 with Retry-After,
+500; see `faults.py`). Queries answer 200 with GraphQL errors;
 streams reject with plain JSON before opening (400 / 403 / 404); an open
 stream is an `SSEResponse` (see `sse.py`).
 """
@@ -34,6 +35,8 @@ from starlette.routing import Route
 
 from .admission import AdmissionError, parse_body
 from .auth import Principal
+from .fault_targets import fail_root_fields, request_targets
+from .faults import Failure
 from .graphql import RequestContext, error_code, format_error, format_result, load_schema
 from .kinds import ApiError
 from .sse import FrameCache, SSEResponse, dumps_compact
@@ -82,20 +85,36 @@ class Routes:
             latency = self.server.faults.latency_ms
             if latency > 0:
                 await asyncio.sleep(latency / 1000.0)
-            status = self.server.faults.take_failure()
-            if status == 429:
-                retry = str(self.server.faults.retry_after)
-                raise _Rejected(
-                    error_response(429, "RATE_LIMITED", "rate limited", **{"Retry-After": retry})
-                )
-            if status is not None:
-                raise _Rejected(error_response(status, "UNAVAILABLE", "service unavailable"))
         principal = self.server.auth.authenticate(request.headers.get("authorization"))
         if principal is None:
             raise _Rejected(
                 error_response(401, "UNAUTHENTICATED", "missing or invalid bearer token")
             )
         return principal
+
+    def _injected_failure(self, doc: DocumentNode, body: dict[str, Any], *, stream: bool) -> bool:
+        """Apply an armed `fail_next_requests` rule that selects this request.
+
+        Raise `_Rejected` with the plain JSON answer (503, 429 with
+        Retry-After, or 500 for a stream); return True when a query or
+        mutation must instead fail inside execution (INTERNAL_SERVER_ERROR,
+        see `fault_targets.fail_root_fields`).
+        """
+        targets = request_targets(doc, body.get("operationName"), body.get("variables") or {})
+        injected = self.server.faults.take_failure(targets)
+        if injected is None:
+            return False
+        failure = injected.failure
+        operation = injected.operation.value if injected.operation else "none"
+        self.server.metrics.injected_failures.labels(operation, failure.code).inc()
+        if failure is Failure.RATE_LIMITED:
+            retry = {"Retry-After": str(injected.retry_after)}
+            raise _Rejected(error_response(429, failure.code, "rate limited", **retry))
+        if failure is Failure.UNAVAILABLE:
+            raise _Rejected(error_response(503, failure.code, "service unavailable"))
+        if stream:
+            raise _Rejected(error_response(500, failure.code, "internal server error"))
+        return True
 
     async def _json_body(self, request: Request) -> dict[str, Any]:
         try:
@@ -166,6 +185,7 @@ class Routes:
         """Queries and mutations: 200 with `data` / `errors`."""
         try:
             principal, body, doc = await self._admit(request, invalid_status=200)
+            fail_internally = self._injected_failure(doc, body, stream=False)
         except _Rejected as rejected:
             return rejected.response
         op = _operation(doc, body.get("operationName"))
@@ -179,6 +199,7 @@ class Routes:
             context_value=self._context(principal, request),
             variable_values=body.get("variables") or None,
             operation_name=body.get("operationName"),
+            middleware=[fail_root_fields] if fail_internally else None,
         )
         if inspect.isawaitable(result):
             result = await result
@@ -189,6 +210,7 @@ class Routes:
         """Subscriptions over SSE; every rejection happens before the stream."""
         try:
             principal, body, doc = await self._admit(request, invalid_status=400)
+            self._injected_failure(doc, body, stream=True)
         except _Rejected as rejected:
             return rejected.response
         op = _operation(doc, body.get("operationName"))

@@ -179,8 +179,9 @@ class EmbeddedAPIServer:
         return bool(self._admin_post("/admin/delete", body, "application/json")["deleted"])
 
     def faults(self, **kwargs: Any) -> dict[str, Any]:
-        """Inject faults: drop_streams, compact, restart, conflict_next_status_writes,
-        fail_next_requests (+ status), latency_ms."""
+        """Inject faults (see `faults.py` for every key): drop_streams, compact, restart,
+        conflict_next_status_writes, fail_next_requests (+ status, match, retry_after),
+        latency_ms, poison_events."""
         return self._admin_post("/admin/faults", json.dumps(kwargs).encode(), "application/json")
 
     def metrics_text(self) -> str:

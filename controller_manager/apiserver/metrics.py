@@ -57,6 +57,19 @@ class Metrics:
             registry=r,
         )
 
+        self.injected_failures = Counter(
+            "gitstore_api_injected_failures_total",
+            "Requests failed by fault injection, by operation and contract code.",
+            ["operation", "code"],
+            registry=r,
+        )
+        self.poisoned_events = Counter(
+            "gitstore_api_poisoned_events_sent_total",
+            "Malformed watch frames sent in place of a poisoned event, by kind and shape.",
+            ["kind", "shape"],
+            registry=r,
+        )
+
     def event_published(self, kind: str) -> None:
         """Store hook: one event logged for `kind`."""
         self.events.labels(kind).inc()

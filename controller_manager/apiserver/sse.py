@@ -5,7 +5,8 @@ GraphQL execution result; `: keep-alive` comments; `event: complete` at a
 normal end (max age, or after a terminal WATCH_EXPIRED / SLOW_CONSUMER
 error). A dropped stream (fault injection, shutdown) ends without
 `complete`. A client disconnect cancels the source, which releases the
-subscriber.
+subscriber. A poisoned event (fault injection, see `faults.py`) is sent
+as a malformed frame instead, never cached.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from graphql.execution.executor import Executor
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from .faults import PoisonShape
 from .graphql import error_code, format_result
 from .subscriber import Event, Subscriber
 from .watch import HEARTBEAT, StreamDropped
@@ -36,6 +38,30 @@ TERMINAL_CODES = {"WATCH_EXPIRED", "SLOW_CONSUMER"}
 
 def dumps_compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def poisoned_frame(event: Event, shape: PoisonShape) -> str:
+    """The malformed `next` frame sent in place of a poisoned event (fault injection).
+
+    It keeps the event's `id:` so a client's cursor logic sees the same
+    position; it ignores the subscription's selection set (every field).
+    """
+    fields = {
+        "type": event.type,
+        "kind": event.kind,
+        "namespace": event.namespace,
+        "name": event.name,
+        "resourceVersion": event.resource_version,
+        "object": event.obj,
+    }
+    if shape is PoisonShape.DELETED_WITHOUT_OBJECT:
+        fields.update(type="DELETED", object=None)
+    elif shape is PoisonShape.UNKNOWN_TYPE:
+        fields["type"] = "EXPLODED"
+    data = dumps_compact({"data": {"watchResources": fields}})
+    if shape is PoisonShape.INVALID_JSON:
+        data = data[: max(1, len(data) // 2)]  # cut mid-object: never valid JSON
+    return f"event: next\nid: {event.resource_version}\ndata: {data}\n\n"
 
 
 class FrameCache:
@@ -139,6 +165,7 @@ class SSEResponse(Response):
 
     async def _pump(self, send: Send) -> bool:
         """Send frames until the source ends; True means send `complete`."""
+        faults, metrics = self._server.faults, self._server.metrics
         async for batch in self._source:
             chunks: list[str] = []
             terminal = False
@@ -147,6 +174,11 @@ class SSEResponse(Response):
                     chunks.append(": keep-alive\n\n")
                     continue
                 if isinstance(item, Event):
+                    shape = faults.poison(item.kind, item.resource_version)
+                    if shape is not None and item.type != "BOOKMARK":
+                        chunks.append(poisoned_frame(item, shape))
+                        metrics.poisoned_events.labels(item.kind, shape.value).inc()
+                        continue
                     key = (self._doc_key, item.kind, item.type, item.rev)
                     frame = self._cache.get(key)
                     if frame is None:

@@ -353,10 +353,27 @@ class Store:
     def drop_streams(self) -> int:
         """End every open watch without `complete`; return how many."""
         with self._lock:
-            subs = [s for group in self._subs.values() for s in group]
-            self._subs.clear()
+            subs = self._release_all()
             for sub in subs:
                 sub.drop()
+            return len(subs)
+
+    def _release_all(self) -> list[Subscriber]:
+        subs = [s for group in self._subs.values() for s in group]
+        self._subs.clear()
+        return subs
+
+    def end_streams(self) -> int:
+        """End every open watch after what is pending, with `complete`; return how many.
+
+        For a clean server stop: like a stream reaching its maximum age,
+        the client reconnects from its last cursor, and no connection is
+        left for the server to cut.
+        """
+        with self._lock:
+            subs = self._release_all()
+            for sub in subs:
+                sub.finish()
             return len(subs)
 
     def compact(self) -> None:

@@ -1,10 +1,15 @@
-"""The CLI entry point and the demo repository script, end to end."""
+"""The CLI entry point and the demo repository script, end to end.
+
+Start-up failures name the problem without echoing secrets; a signal stops
+the standalone server cleanly."""
 
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -72,6 +77,59 @@ def test_cli_port_zero_logs_url_first(tmp_path):
         proc.wait(30)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_with_an_open_watch_stops_cleanly_in_one_line(tmp_path, sig):
+    """Ctrl-C (or SIGTERM) with a watch open: exit 0, the watch completes, one stop line.
+
+    Before, uvicorn waited its graceful timeout for the never-ending watch,
+    then cancelled it with an ASGI CancelledError traceback, and re-raised
+    the signal (a KeyboardInterrupt traceback, or death by SIGTERM).
+    """
+    (tmp_path / "m").mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller_manager.apiserver", "--manifests", str(tmp_path / "m")]
+        + ["--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        url = re.search(r"url=(http://127\.0\.0\.1:\d+)", proc.stderr.readline())
+        assert url, "no URL in the first log line"
+        token = proc.stdout.readline().rsplit(" ", 1)[1].strip()
+        watch = requests.post(
+            url.group(1) + "/graphql/stream",
+            json={"query": 'subscription { watchResources(kind: "Product") { type } }'},
+            headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
+            stream=True,
+            timeout=(5, 30),
+        )
+        assert watch.status_code == 200  # headers sent: the watch is registered
+        body: list[bytes] = []
+        reader = threading.Thread(
+            target=lambda: body.extend(watch.iter_content(chunk_size=None)),
+            name="test-watch-reader",
+            daemon=True,
+        )
+        reader.start()
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=30)
+        reader.join(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr and "Error" not in stderr and "ERROR" not in stderr, stderr
+    after_ready = stderr.split("apiserver ready", 1)[1].splitlines()[1:]
+    assert len(after_ready) == 1, stderr  # the stop, in one line
+    assert f"apiserver stopped signal={sig.name} streams_ended=1" in after_ready[0]
+    assert not reader.is_alive()
+    assert b"".join(body).endswith(b"event: complete\ndata: \n\n")  # a clean end
+
+
 def test_embedded_server_takes_a_fixed_port(empty_manifests):
     import socket
 
@@ -86,3 +144,33 @@ def test_embedded_server_takes_a_fixed_port(empty_manifests):
         # A second server cannot take the same port: a clear error, not a hang.
         with pytest.raises(OSError):
             EmbeddedAPIServer(manifests=empty_manifests, port=port).start()
+
+
+SECRET = "s3cr3t-token-never-logged"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"tokens:\n  - token: {SECRET}\n    principal: ctl\n    grants: [a\n",
+        f"tokens:\n  - token: {SECRET}\n  principal: ctl\n",
+        f"tokens:\n  - token: {SECRET}\n    grants: [a, b]]\n",
+    ],
+)
+def test_bad_tokens_file_fails_start_without_echoing_tokens(tmp_path, text):
+    (tmp_path / "m").mkdir()
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(text)
+    proc = subprocess.run(
+        [sys.executable, "-m", "controller_manager.apiserver", "--manifests", str(tmp_path / "m")]
+        + ["--port", "0", "--tokens", str(tokens)],
+        capture_output=True,
+        check=False,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "startup failed" in proc.stderr and "tokens.yaml" in proc.stderr
+    assert "line" in proc.stderr  # still says where the problem is
+    assert SECRET not in proc.stderr and SECRET not in proc.stdout

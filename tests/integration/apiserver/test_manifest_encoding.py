@@ -1,4 +1,4 @@
-"""Review: manifests that are not UTF-8 are rejected, never silently mangled."""
+"""Manifests that are not UTF-8 are rejected (from Git and admin apply), never mangled."""
 
 from __future__ import annotations
 

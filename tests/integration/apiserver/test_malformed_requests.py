@@ -1,4 +1,4 @@
-"""Review: malformed request bodies get a contract answer, never a 500."""
+"""Malformed request bodies get a contract answer, never a 500."""
 
 from __future__ import annotations
 
