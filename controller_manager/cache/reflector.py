@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 from controller_manager.cache.backoff import Backoff
@@ -112,6 +113,12 @@ class Reflector:
         self._clock = clock
         self._observer = observer
         self._backoff = backoff or Backoff(clock=clock)
+        # Event type -> store operation, looked up once per event by _apply.
+        self._ops: dict[str, Callable[[Object], None]] = {
+            ADDED: store.add,
+            MODIFIED: store.update,
+            DELETED: store.delete,
+        }
         self._retry_after: float | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -261,32 +268,11 @@ class Reflector:
         events = 0
         stopping = self._stop.is_set
         apply = self._apply
-        store = self._store
-        # The common event types dispatch straight to the store from this loop
-        # (no per-event method call or comparison chain); anything else goes
-        # through _apply, which handles (and logs) it exactly the same way.
-        ops = {ADDED: store.add, MODIFIED: store.update, DELETED: store.delete}
-        get_op = ops.get
-        observed = self._observer is not None
         try:
             for event in watch:
                 if stopping():
                     break
-                obj = event.object
-                if obj is None or (op := get_op(event.type)) is None:
-                    apply(event)
-                else:
-                    try:
-                        op(obj)
-                    except Exception:
-                        log.exception(
-                            "store rejected an event reflector=%s type=%s", self.name, event.type
-                        )
-                    rv = event.resource_version
-                    if rv:
-                        self._last_rv = rv  # atomic reference store; see _apply
-                    if observed:
-                        self._notify("on_event", event.type)
+                apply(event)
                 events += 1
         except ExpiredError:
             return REASON_EXPIRED, events
@@ -313,23 +299,23 @@ class Reflector:
         return REASON_ENDED, events
 
     def _apply(self, event: WatchEvent) -> None:
+        """Put one watch event into the store and publish its cursor: the only apply path.
+
+        An event the store rejects (a malformed object) is logged and
+        skipped, so it cannot wedge the loop; its cursor still advances.
+        """
         kind, obj = event.type, event.object
-        try:
-            if kind == BOOKMARK:
-                pass
-            elif obj is None:
+        op = self._ops.get(kind)
+        if op is not None and obj is not None:
+            try:
+                op(obj)
+            except Exception:
+                log.exception("store rejected an event reflector=%s type=%s", self.name, kind)
+        elif kind != BOOKMARK:
+            if obj is None:
                 log.warning("watch event without object reflector=%s type=%s", self.name, kind)
-            elif kind == ADDED:
-                self._store.add(obj)
-            elif kind == MODIFIED:
-                self._store.update(obj)
-            elif kind == DELETED:
-                self._store.delete(obj)
             else:
                 log.warning("unknown watch event type reflector=%s type=%s", self.name, kind)
-        except Exception:
-            # A malformed object must not wedge the loop: skip it, keep going.
-            log.exception("store rejected an event reflector=%s type=%s", self.name, kind)
         rv = event.resource_version
         if rv:
             # A single reference store is atomic: no lock needed to publish the
