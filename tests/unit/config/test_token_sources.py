@@ -46,7 +46,9 @@ def test_a_set_api_token_env_loads(write_config, monkeypatch) -> None:
 
 def test_an_empty_api_token_is_an_error(write_config, config_errors) -> None:
     path = write_config('api: {url: "http://127.0.0.1:4000", token: ""}\n' + CONTROLLERS)
-    assert config_errors(path) == ["api.token: empty: set the token, or use token_env or token_file"]
+    assert config_errors(path) == [
+        "api.token: empty: set the token, or use token_env or token_file"
+    ]
 
 
 @pytest.mark.parametrize("value", [None, ""])

@@ -1,10 +1,16 @@
-"""Liveness must not flap while controllers are being started."""
+"""Liveness must not flap while controllers are being started; the poison API's answers."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
+import requests
+
+from controller_manager.controller.quarantine import QuarantineEntry
 from controller_manager.manager.health import Probes
+from controller_manager.manager.httpserver import HTTPServer, ProbeApp
+from controller_manager.reconcile import Request
 
 
 def stub_controller(*, started: bool, alive: bool, stalled: bool = False):
@@ -53,3 +59,35 @@ def test_a_stalled_controller_fails_liveness() -> None:
 def test_a_standby_is_healthy() -> None:
     ctl = stub_controller(started=False, alive=False)
     assert failing(probes_for(ctl, manager_started=False)) == {}
+
+
+def quarantining(kind: str, entries: list[Any]):
+    return SimpleNamespace(name=kind.lower(), kind=kind, quarantined=lambda: list(entries))
+
+
+def poison_probes(*controllers) -> Probes:
+    return Probes(
+        informers=list,
+        controllers=lambda: list(controllers),
+        controllers_started=lambda: True,
+        stopping=lambda: False,
+    )
+
+
+def test_poison_of_a_kind_no_controller_has_is_404_naming_the_known_kinds() -> None:
+    entry = QuarantineEntry(Request("Product", "acme", "bad"), 3, "boom", 0.0, 1)
+    probes = poison_probes(quarantining("Product", [entry]), quarantining("Namespace", []))
+    server = HTTPServer("probes", ("127.0.0.1", 0), ProbeApp(probes))
+    server.start()
+    try:
+        unknown = requests.get(server.url + "/controller/v1/poison/Widget", timeout=10)
+        known = requests.get(server.url + "/controller/v1/poison/Namespace", timeout=10)
+        every = requests.get(server.url + "/controller/v1/poison/_all", timeout=10)
+    finally:
+        assert server.stop(timeout=5.0)
+    assert unknown.status_code == 404
+    assert unknown.text == (
+        "no controller reconciles kind 'Widget' (known kinds: Namespace, Product)\n"
+    )
+    assert known.status_code == 200 and known.json() == {"kind": "Namespace", "items": []}
+    assert [item["name"] for item in every.json()["items"]] == ["bad"]
