@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,6 +12,8 @@ from controller_manager.controller.quarantine import QuarantineEntry
 from controller_manager.manager.health import Probes
 from controller_manager.manager.httpserver import HTTPServer, ProbeApp
 from controller_manager.reconcile import Request
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def stub_controller(*, started: bool, alive: bool, stalled: bool = False):
@@ -91,3 +94,34 @@ def test_poison_of_a_kind_no_controller_has_is_404_naming_the_known_kinds() -> N
     )
     assert known.status_code == 200 and known.json() == {"kind": "Namespace", "items": []}
     assert [item["name"] for item in every.json()["items"]] == ["bad"]
+
+
+def quarantine_release_text(path: Path, start: str) -> str:
+    """The paragraph of ``path`` that starts with ``start``, up to the next blank line."""
+    text = path.read_text(encoding="utf-8")
+    begin = text.index(start)
+    end = text.find("\n\n", begin)
+    return " ".join(text[begin:end].split())
+
+
+def test_readme_and_runbook_name_the_same_ways_out_of_quarantine() -> None:
+    """Both documents list what the intake and quarantine code does: generation, delete, requeue.
+
+    The code's truth is tested in tests/unit/controller/test_quarantine.py
+    (same-generation events and resyncs keep a key out; a new generation, a
+    delete and the requeue API release it); this keeps the prose in step.
+    """
+    readme = quarantine_release_text(REPO / "README.md", "A quarantined key is released")
+    runbook = quarantine_release_text(
+        REPO / "runbooks" / "poisoned-item.md", "A key leaves quarantine"
+    )
+    runbook += " " + quarantine_release_text(
+        REPO / "runbooks" / "poisoned-item.md", "Nothing else releases it"
+    )
+    for doc in (readme, runbook):
+        assert "new `metadata.generation`" in doc
+        assert "deleted" in doc
+        assert "requeue endpoint" in doc
+        assert "Nothing else releases it" in doc or "nothing else releases it" in doc
+        assert "resyncs" in doc and "restart" in doc
+    assert "when it reconciles successfully" not in readme
