@@ -33,9 +33,15 @@ bench: $(STAMP)
 demo-repo: $(STAMP)
 	$(PY) examples/make_demo_repo.py examples/demo-repo
 
-run: $(STAMP)
-	test -d examples/demo-repo || $(PY) examples/make_demo_repo.py examples/demo-repo
-	$(PY) -m controller_manager --config $(CONFIG)
+# ARGS passes flags through: make run ARGS="--log-level debug --log-format json"
+run:
+	@$(MAKE) --no-print-directory -q install 2>/dev/null || \
+		echo "make run: installing controller-manager and its dependencies into $(VENV) (first run only, about 20 s)..."
+	@$(MAKE) --no-print-directory install
+	@test -d examples/demo-repo || { \
+		echo "make run: building the demo Git repository examples/demo-repo"; \
+		$(PY) examples/make_demo_repo.py examples/demo-repo; }
+	$(PY) -m controller_manager --config $(CONFIG) $(ARGS)
 
 api: $(STAMP)
 	test -d examples/demo-repo || $(PY) examples/make_demo_repo.py examples/demo-repo

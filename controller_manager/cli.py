@@ -1,13 +1,20 @@
 """Command line: ``controller-manager --config FILE`` (or ``python -m controller_manager``).
 
 Exit codes: 0 after a clean shutdown (or a valid ``--check-config``), 1 on
-a runtime failure or a second signal, 2 for any configuration problem
-(bad flags, bad file, unknown import path, a kind the API does not serve),
-always before anything has started serving.
+a runtime failure (an API that cannot be reached, caches that never sync,
+a second signal), 2 for any configuration problem (bad flags, bad file,
+unknown import path, an unset token variable, a bad embedded tokens file
+or Git branch, a kind the API does not serve), always before anything has
+started serving.
 
 Flags override the file. Like ``python -m``, the current directory is put
-on ``sys.path`` so reconcilers written next to the config
-(``examples.reconcilers.taxonomy:reconcile``) import without PYTHONPATH.
+on ``sys.path``; so are the config's ``python_path`` directories (by
+default the config file's own directory), so reconcilers import without
+PYTHONPATH from any working directory.
+
+``--check-config`` never needs the configured ports: an embedded API is
+started on a free port for the check, and the metrics and probe servers
+are not started at all.
 """
 
 from __future__ import annotations
@@ -116,6 +123,24 @@ def _report(err: ConfigError) -> None:
         print(f"config error: {each}", file=sys.stderr)
 
 
+def _check_embedded_tokens(config: Config) -> None:
+    """Raise ConfigError when ``api.embedded.tokens_file`` is not a valid tokens file.
+
+    Read with the embedded API's own parser, so the check and the server
+    can never disagree; no socket is opened. (Config cannot import the API:
+    import-linter; the CLI can.)
+    """
+    emb = config.api.embedded
+    if emb is None or emb.tokens_file is None:
+        return
+    from controller_manager.apiserver.auth import Authenticator, TokenError
+
+    try:
+        Authenticator.from_file(emb.tokens_file)
+    except TokenError as exc:
+        raise ConfigError(config.path, "api.embedded.tokens_file", str(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse flags, load the config, run the manager; return the exit code."""
     parser = build_parser()
@@ -129,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config, resolve=True)
         _apply_overrides(config, args)
+        _check_embedded_tokens(config)
     except ConfigError as err:
         _report(err)
         return EXIT_CONFIG
@@ -139,7 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
     from controller_manager.manager import Manager  # heavy: only once the config is good
+    from controller_manager.manager.unreachable import APIUnreachable
 
+    if args.check_config and config.api.embedded is not None:
+        config.api.embedded.port = 0  # checking a config must not need its ports
     manager = Manager(config)
     if args.check_config:
         try:
@@ -147,7 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigError as err:
             _report(err)
             return EXIT_CONFIG
-        except Exception as exc:  # the API is unreachable, a port is taken, ...
+        except APIUnreachable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+        except Exception as exc:  # the embedded API failed to start, ...
             print(f"error: cannot check {args.config} against the API: {exc}", file=sys.stderr)
             return EXIT_FAILURE
         finally:

@@ -21,12 +21,17 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from controller_manager.logfields import message_fields
+
 __all__ = ["JsonFormatter", "RedactingFilter", "TextFormatter", "add_secrets", "configure_logging"]
 
 REDACTED = "[REDACTED]"
 
 # The attribute where the runtime's KeyValueLogger puts its fields (a dict).
 _CONTEXT = "context"
+
+# Keys of every JSON line that no field may overwrite.
+_RESERVED = frozenset({"ts", "level", "logger", "msg", "exc"})
 
 # Attributes every LogRecord has; anything else on a record came from
 # ``extra=`` or an adapter and is context worth printing.
@@ -54,7 +59,15 @@ def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> 
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, msg, context extras, exc."""
+    """One JSON object per line: ts, level, logger, msg, every field, exc.
+
+    Fields, first source wins on a clash: the runtime's LoggerAdapter
+    context, then ``extra=`` values, then the ``key=value`` pairs of the
+    log call's format string (:func:`~controller_manager.logfields.message_fields`:
+    ``attempt=%d`` becomes ``"attempt": 3``). ``msg`` keeps the whole line,
+    pairs included, so it reads (and greps) the same as the text format.
+    The five keys above are never overwritten by a field.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
@@ -63,12 +76,18 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        fields: dict[str, Any] = {}
         for key, value in _extras(record).items():
             if key == _CONTEXT and isinstance(value, dict):
                 for ck, cv in value.items():  # the runtime's LoggerAdapter context
-                    doc.setdefault(ck, cv)
+                    fields.setdefault(ck, cv)
             else:
-                doc.setdefault(key, value)
+                fields.setdefault(key, value)
+        for key, value in message_fields(record.msg, record.args).items():
+            fields.setdefault(key, value)
+        for key, value in fields.items():
+            if key not in _RESERVED:
+                doc[key] = value
         exc = _exception_text(self, record)
         if exc:
             doc["exc"] = exc

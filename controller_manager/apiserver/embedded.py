@@ -98,6 +98,9 @@ class EmbeddedAPIServer:
         self.url = f"http://127.0.0.1:{port}"
         config = uvicorn.Config(
             self.server.app(),
+            # The host process owns logging: uvicorn's records propagate to its
+            # handlers and format (its own dictConfig would bypass them).
+            log_config=None,
             log_level="warning",
             lifespan="off",
             access_log=False,

@@ -17,9 +17,16 @@ reported the same way.
 Durations accept ``"500ms"``, ``"30s"``, ``"5m"``, ``"10h"``, compounds like
 ``"1m30s"``, and plain numbers (seconds).
 
+Checks of what the file points at on this machine (token variables, the
+embedded API's Git repository and branch, the ``server`` extra) run on
+every load too (:mod:`.sources`): none needs the network, so
+``--check-config --offline`` finds them. Reconciler imports resolve
+against ``python_path`` (default: the config file's directory).
+
 Modules, lowest first: :mod:`.errors` (:class:`ConfigError` and the
 collector that reports every problem at once), :mod:`.schema`,
-:mod:`.decode`, :mod:`.checks`, :mod:`.load` (:func:`load_config`).
+:mod:`.yamlfile` (UTF-8, YAML, no duplicate keys), :mod:`.decode`,
+:mod:`.sources`, :mod:`.checks`, :mod:`.load` (:func:`load_config`).
 """
 
 from __future__ import annotations

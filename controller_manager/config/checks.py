@@ -12,8 +12,11 @@ every problem at once.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from controller_manager.config.decode import parse_bind_address
@@ -25,8 +28,15 @@ from controller_manager.config.schema import (
     Config,
     ControllerConfig,
 )
+from controller_manager.config.sources import check_sources
 
-__all__ = ["check_config", "check_kinds", "import_object", "resolve_imports"]
+__all__ = [
+    "check_config",
+    "check_kinds",
+    "import_object",
+    "import_path_dirs",
+    "resolve_imports",
+]
 
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -92,6 +102,10 @@ def check_config(config: Config, errors: ErrorCollector) -> None:
         errors.add("logging.level", f"expected one of {', '.join(LOG_LEVELS)}")
     if config.logging.format not in LOG_FORMATS:
         errors.add("logging.format", f"expected one of {', '.join(LOG_FORMATS)}")
+    for i, directory in enumerate(config.python_path or ()):
+        if not directory.is_dir():
+            errors.add(f"python_path[{i}]", f"{directory} is not a directory")
+    check_sources(config, errors)
 
 
 def _check_controller(ctl: ControllerConfig, key: str, errors: ErrorCollector) -> None:
@@ -167,10 +181,15 @@ def import_object(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
+    except SyntaxError as exc:  # str() would be a raw tuple; say where, like Python does
+        raise ValueError(
+            f"importing {module_name!r} failed: {exc.filename}, line {exc.lineno}: "
+            f"{type(exc).__name__}: {exc.msg}"
+        ) from None
     except ImportError as exc:
         raise ValueError(f"cannot import module {module_name!r}: {exc}") from None
     except Exception as exc:  # a module that raises on import: report, do not crash
-        raise ValueError(f"importing {module_name!r} failed: {exc!r}") from None
+        raise ValueError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
@@ -179,13 +198,58 @@ def import_object(spec: str) -> Any:
     return obj
 
 
+def import_path_dirs(config: Config) -> list[Path]:
+    """The directories ``python_path`` puts on the import path (module doc of the schema).
+
+    The config file's own directory when the key is absent; nothing for a
+    config built in memory.
+    """
+    if config.python_path is not None:
+        return list(config.python_path)
+    if config.path == Path("<memory>"):
+        return []
+    return [config.path.resolve().parent]
+
+
+def _extend_sys_path(dirs: Iterable[Path]) -> None:
+    """Put ``dirs`` first on ``sys.path``, in order, each once.
+
+    Python's import path is process-wide by nature: reconcilers import
+    their own modules lazily, long after start-up, so a temporary change
+    would not do.
+    """
+    for directory in reversed(list(dirs)):
+        entry = str(directory)
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+
+
+def _construction_problem(obj: Any) -> str | None:
+    """Why the manager could not build a reconciler class with no arguments, or None."""
+    if not inspect.isclass(obj):
+        return None
+    try:
+        inspect.signature(obj).bind()
+    except TypeError as exc:
+        return (
+            f"class {obj.__qualname__} cannot be constructed without arguments ({exc}); "
+            "the manager calls it with none: give the arguments defaults, or name an "
+            "instance or a function"
+        )
+    except ValueError:
+        return None  # no signature to inspect (a builtin): let start-up tell
+    return None
+
+
 def resolve_imports(config: Config, skip: Iterable[str] = ()) -> dict[str, Any]:
     """Import every reconciler and map function; return them by import path.
 
-    Paths in ``skip`` are left alone (the caller supplies those objects).
-    Raise :class:`ConfigError` (all problems at once) when one is missing
-    or not callable.
+    First puts :func:`import_path_dirs` on ``sys.path``. Paths in ``skip``
+    are left alone (the caller supplies those objects). Raise
+    :class:`ConfigError` (all problems at once) when one is missing, not
+    callable, or a reconciler class that needs constructor arguments.
     """
+    _extend_sys_path(import_path_dirs(config))
     skipped = set(skip)
     errors = ErrorCollector(config.path)
     found: dict[str, Any] = {}
@@ -206,6 +270,10 @@ def resolve_imports(config: Config, skip: Iterable[str] = ()) -> dict[str, Any]:
                 continue
             if not callable(obj) and not callable(getattr(obj, "reconcile", None)):
                 errors.add(key, f"{spec!r} is neither callable nor has a reconcile() method")
+                continue
+            problem = _construction_problem(obj) if key.endswith(".reconciler") else None
+            if problem is not None:
+                errors.add(key, problem)
                 continue
             found[spec] = obj
     errors.raise_if_any()

@@ -95,6 +95,13 @@ def _decode(tp: Any, value: Any, key_path: str, errors: ErrorCollector, meta: An
         if value is None:
             return None
         return _decode(args[0], value, key_path, errors, meta)
+    if origin is list:  # before the markers: they apply to each item (a list of paths)
+        if not isinstance(value, list):
+            errors.add(key_path, f"expected a list, got {_describe(value)}")
+            return _MISSING
+        (item_tp,) = typing.get_args(tp)
+        out = [_decode(item_tp, v, f"{key_path}[{i}]", errors, meta) for i, v in enumerate(value)]
+        return [v for v in out if v is not _MISSING]
     if meta.get("duration"):
         try:
             return parse_duration(value)
@@ -109,13 +116,6 @@ def _decode(tp: Any, value: Any, key_path: str, errors: ErrorCollector, meta: An
         return path if path.is_absolute() else (errors.base_dir / path).resolve()
     if dataclasses.is_dataclass(tp):
         return decode_section(typing.cast(type, tp), value, key_path, errors)
-    if origin is list:
-        if not isinstance(value, list):
-            errors.add(key_path, f"expected a list, got {_describe(value)}")
-            return _MISSING
-        (item_tp,) = typing.get_args(tp)
-        out = [_decode(item_tp, v, f"{key_path}[{i}]", errors) for i, v in enumerate(value)]
-        return [v for v in out if v is not _MISSING]
     if origin is dict:
         if not isinstance(value, dict):
             errors.add(key_path, f"expected a mapping, got {_describe(value)}")

@@ -1,16 +1,15 @@
-"""Loading a config file: read, parse YAML, decode, check; fail fast and say where."""
+"""Loading a config file: read (:mod:`.yamlfile`), decode, check; fail fast and say where."""
 
 from __future__ import annotations
 
 import typing
 from pathlib import Path
 
-import yaml
-
 from controller_manager.config.checks import check_config, resolve_imports
 from controller_manager.config.decode import decode_section
-from controller_manager.config.errors import ConfigError, ErrorCollector
+from controller_manager.config.errors import ErrorCollector
 from controller_manager.config.schema import Config
+from controller_manager.config.yamlfile import read_yaml
 
 __all__ = ["load_config"]
 
@@ -23,17 +22,7 @@ def load_config(path: str | Path, *, resolve: bool = False) -> Config:
     not after the caches have synced.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(path, "", f"cannot read the file: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(path, "", f"not valid YAML ({where}): {problem}") from None
+    data = read_yaml(path)
     if data is None:
         data = {}
     errors = ErrorCollector(path)

@@ -148,6 +148,9 @@ class Config:
 
     api: ApiConfig = field(default_factory=ApiConfig)
     controllers: list[ControllerConfig] = field(default_factory=list)
+    # Directories put first on Python's import path before reconcilers and
+    # map functions are imported; None means the config file's own directory.
+    python_path: list[Path] | None = field(default=None, metadata=PATH)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)

@@ -109,8 +109,19 @@ class Probes:
         return out
 
     def poisoned(self, kind: str | None) -> list[dict[str, Any]]:
+        """Quarantined items of ``kind`` (every kind when None).
+
+        Raise LookupError naming the known kinds when no controller
+        reconciles ``kind``: an empty list would read as "nothing is
+        poisoned" for a typo (``Widget``, ``product``), as a 404 says it
+        is not a kind this manager knows.
+        """
+        controllers = self._controllers()
+        if kind is not None and all(ctl.kind != kind for ctl in controllers):
+            known = ", ".join(sorted({ctl.kind for ctl in controllers})) or "none"
+            raise LookupError(f"no controller reconciles kind {kind!r} (known kinds: {known})")
         items: list[dict[str, Any]] = []
-        for ctl in self._controllers():
+        for ctl in controllers:
             if kind is None or ctl.kind == kind:
                 items.extend(entry_to_json(ctl.name, e) for e in ctl.quarantined())
         return items

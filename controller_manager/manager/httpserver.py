@@ -13,7 +13,8 @@ Routes of the probe server (``ProbeApp``), in Kubernetes' conventions:
   ``/healthz/<check>`` and ``/readyz/<check>`` run one check (404 unknown).
 * ``/debug/controllers``: JSON per controller.
 * ``GET /controller/v1/poison/{kind}`` and ``/controller/v1/poison/_all``:
-  quarantined items as JSON.
+  quarantined items as JSON; 404 naming the known kinds for a kind no
+  controller reconciles.
 * ``POST /controller/v1/poison/{namespace}/{kind}/{name}/requeue``: 204, or
   404 when the item is not quarantined; ``_`` is the namespace of
   cluster-scoped items. With an admin token configured the POST needs it
@@ -219,7 +220,10 @@ class ProbeBackend(Protocol):
         ...
 
     def poisoned(self, kind: str | None) -> list[dict[str, Any]]:
-        """Quarantined items of ``kind`` (every kind when None) as JSON-able dicts."""
+        """Quarantined items of ``kind`` (every kind when None) as JSON-able dicts.
+
+        Raise LookupError (answered 404 with its message) for an unknown kind.
+        """
         ...
 
     def requeue(self, namespace: str | None, kind: str, name: str) -> bool:
@@ -283,7 +287,10 @@ class ProbeApp:
         parts = [unquote(p) for p in rest.split("/")]
         if len(parts) == 1 and request.method in ("GET", "HEAD"):
             kind = None if parts[0] == "_all" else parts[0]
-            items = self._backend.poisoned(kind)
+            try:
+                items = self._backend.poisoned(kind)
+            except LookupError as exc:  # a kind no controller has (the message names them)
+                return Response.text(404, f"{exc.args[0]}\n")
             return Response.json(200, {"kind": kind or "_all", "items": items})
         if len(parts) == 4 and parts[3] == "requeue":
             if request.method != "POST":

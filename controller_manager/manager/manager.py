@@ -42,6 +42,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from controller_manager.cache.factory import InformerFactory
 from controller_manager.cache.informer import SharedIndexInformer
 from controller_manager.client.client import Client
+from controller_manager.client.errors import ConnectionFailed
 from controller_manager.client.status import StatusWriter
 from controller_manager.clock import REAL_CLOCK, Clock, Deadline
 from controller_manager.config import (
@@ -62,6 +63,7 @@ from controller_manager.manager.health import (
 from controller_manager.manager.httpserver import CheckFn, HTTPServer, ProbeApp, metrics_app
 from controller_manager.manager.metrics import RuntimeMetrics
 from controller_manager.manager.runnables import ErrorChannel, Group, Runnable, RunnableGroups
+from controller_manager.manager.unreachable import APIUnreachable
 from controller_manager.manager.wiring import (
     client_cert,
     client_pool_size,
@@ -157,11 +159,14 @@ class Manager:
         """Connect to the API and check every configured kind is served.
 
         Raise :class:`ConfigError` naming the controller's key for a kind
-        the API does not serve, or ``api`` when it cannot be reached.
+        the API does not serve, or ``api`` when it refuses the request;
+        :class:`APIUnreachable` when no answer comes at all.
         """
         client = self._connect()
         try:
             kinds = client.kinds()
+        except ConnectionFailed as exc:  # no answer: not the config's fault (exit 1)
+            raise APIUnreachable.from_failure(client.url, exc) from None
         except Exception as exc:
             raise ConfigError(
                 self.config.path, "api", f"cannot list the API's kinds: {exc}"

@@ -1,13 +1,21 @@
-"""Probes: registrable checks, and liveness that does not flap while controllers start."""
+"""Probes: registrable checks, liveness that does not flap while controllers start, poison API."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
+import requests
 
+from controller_manager.controller.quarantine import QuarantineEntry
 from controller_manager.manager.health import Probes, controller_health
-from controller_manager.manager.httpserver import ProbeApp, Request
+from controller_manager.manager.httpserver import HTTPServer, ProbeApp
+from controller_manager.manager.httpserver import Request as HTTPRequest
+from controller_manager.reconcile import Request
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def stub_controller(*, started: bool, alive: bool, stalled: bool = False):
@@ -43,7 +51,7 @@ def test_a_stopping_manager_does_not_fail_liveness_for_stopped_controllers() -> 
 
 def get(app: ProbeApp, path: str, query: str = "") -> tuple[int, str]:
     query_dict = {query: [""]} if query else {}
-    response = app(Request("GET", path, query_dict, {}))
+    response = app(HTTPRequest("GET", path, query_dict, {}))
     return response.status, response.body.decode()
 
 
@@ -68,3 +76,61 @@ def test_a_check_name_is_registered_once() -> None:
     probes.add_readyz_check("caches", lambda: None)
     with pytest.raises(ValueError, match="already registered"):
         probes.add_readyz_check("caches", lambda: None)
+
+
+def quarantining(kind: str, entries: list[Any]):
+    return SimpleNamespace(name=kind.lower(), kind=kind, quarantined=lambda: list(entries))
+
+
+def poison_probes(*controllers) -> Probes:
+    return Probes(controllers=lambda: list(controllers))
+
+
+def test_poison_of_a_kind_no_controller_has_is_404_naming_the_known_kinds() -> None:
+    entry = QuarantineEntry(Request("Product", "acme", "bad"), 3, "boom", 0.0, 1)
+    probes = poison_probes(quarantining("Product", [entry]), quarantining("Namespace", []))
+    server = HTTPServer("probes", ("127.0.0.1", 0), ProbeApp(probes))
+    server.start()
+    try:
+        unknown = requests.get(server.url + "/controller/v1/poison/Widget", timeout=10)
+        known = requests.get(server.url + "/controller/v1/poison/Namespace", timeout=10)
+        every = requests.get(server.url + "/controller/v1/poison/_all", timeout=10)
+    finally:
+        assert server.stop(timeout=5.0)
+    assert unknown.status_code == 404
+    assert unknown.text == (
+        "no controller reconciles kind 'Widget' (known kinds: Namespace, Product)\n"
+    )
+    assert known.status_code == 200 and known.json() == {"kind": "Namespace", "items": []}
+    assert [item["name"] for item in every.json()["items"]] == ["bad"]
+
+
+def quarantine_release_text(path: Path, start: str) -> str:
+    """The paragraph of ``path`` that starts with ``start``, up to the next blank line."""
+    text = path.read_text(encoding="utf-8")
+    begin = text.index(start)
+    end = text.find("\n\n", begin)
+    return " ".join(text[begin:end].split())
+
+
+def test_readme_and_runbook_name_the_same_ways_out_of_quarantine() -> None:
+    """Both documents list what the intake and quarantine code does: generation, delete, requeue.
+
+    The code's truth is tested in tests/unit/controller/test_quarantine.py
+    (same-generation events and resyncs keep a key out; a new generation, a
+    delete and the requeue API release it); this keeps the prose in step.
+    """
+    readme = quarantine_release_text(REPO / "README.md", "A quarantined key is released")
+    runbook = quarantine_release_text(
+        REPO / "runbooks" / "poisoned-item.md", "A key leaves quarantine"
+    )
+    runbook += " " + quarantine_release_text(
+        REPO / "runbooks" / "poisoned-item.md", "Nothing else releases it"
+    )
+    for doc in (readme, runbook):
+        assert "new `metadata.generation`" in doc
+        assert "deleted" in doc
+        assert "requeue endpoint" in doc
+        assert "Nothing else releases it" in doc or "nothing else releases it" in doc
+        assert "resyncs" in doc and "restart" in doc
+    assert "when it reconciles successfully" not in readme

@@ -81,3 +81,59 @@ def test_runtime_adapter_context_is_flattened_in_json(stream: io.StringIO) -> No
     doc = json.loads(stream.getvalue())
     assert doc["controller"] == "tax" and doc["name"] == "laptops"
     assert doc["x"] == REDACTED and doc["msg"].startswith("reconciled controller=tax")
+
+
+def test_json_makes_every_key_value_of_the_call_a_key(stream: io.StringIO) -> None:
+    configure_logging("debug", "json", stream=stream)
+    log = logging.getLogger("cm.test")
+    log.warning(
+        "quarantined attempts=%d generation=%s terminal=%s last_error=%r commit=%s",
+        3,
+        None,
+        False,
+        RuntimeError("denied: kind=Widget level=x"),
+        "abc123",
+    )
+    log.info("backoff reflector=%s delay=%.3fs cause=%s: %s", "Product", 0.5, "Forbidden", "why")
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["attempts"] == 3 and first["generation"] is None and first["terminal"] is False
+    assert first["last_error"] == "RuntimeError('denied: kind=Widget level=x')"
+    assert first["commit"] == "abc123"
+    assert "kind" not in first and first["level"] == "warning"  # data never becomes a key
+    assert first["msg"].startswith("quarantined attempts=3 generation=None")  # the whole line
+    assert (second["reflector"], second["delay"]) == ("Product", "0.500s")
+    assert second["cause"] == "Forbidden"  # the format's ":" is punctuation, not value
+
+
+def test_json_fields_from_a_bare_context_and_literals(stream: io.StringIO) -> None:
+    configure_logging("debug", "json", stream=stream)
+    logging.getLogger("cm.test").info(
+        "list_restart %s reason=LIST_EXPIRED restart=%d", "operation=list kind=Product", 2
+    )
+    doc = json.loads(stream.getvalue())
+    assert (doc["operation"], doc["kind"], doc["reason"], doc["restart"]) == (
+        "list",
+        "Product",
+        "LIST_EXPIRED",
+        2,
+    )
+
+
+def test_adapter_context_wins_over_message_fields(stream: io.StringIO) -> None:
+    from controller_manager.reconcile import KeyValueLogger
+
+    configure_logging("debug", "json", stream=stream)
+    adapter = KeyValueLogger(logging.getLogger("cm.ctl"), {"controller": "tax", "kind": "Product"})
+    adapter.warning("reconcile failed attempt=%d kind=%s", 2, "Other")
+    doc = json.loads(stream.getvalue())
+    assert doc["kind"] == "Product" and doc["attempt"] == 2 and doc["controller"] == "tax"
+
+
+def test_json_fields_never_carry_a_redacted_secret(stream: io.StringIO) -> None:
+    configure_logging("debug", "json", secrets=["s3cr3t-token"], stream=stream)
+    logging.getLogger("cm.test").warning(
+        "request failed attempt=%d last_error=%s", 1, "Bearer s3cr3t-token refused"
+    )
+    out = stream.getvalue()
+    assert "s3cr3t-token" not in out
+    assert str(json.loads(out)["attempt"]) == "1"
