@@ -1,10 +1,20 @@
 """HTTP surface: Starlette routes for GraphQL, streams, admin, metrics.
 
-Requests to `/graphql` and `/graphql/stream` pass the same gate: injected
-latency, injected failures (503 / 429 with Retry-After), then the bearer
-token (401 UNAUTHENTICATED). Queries answer 200 with GraphQL errors;
-streams reject with plain JSON before opening (400 / 403 / 404); an open
-stream is an `SSEResponse` (see `sse.py`).
+Every request first passes Starlette's `TrustedHostMiddleware`: a `Host`
+other than a loopback name, the bound address or a configured
+`allowed_hosts` entry answers 400 (DNS rebinding). Requests to `/graphql`
+and `/graphql/stream` then pass the same gate: injected latency, injected
+failures (503 / 429 with Retry-After), the bearer token (401
+UNAUTHENTICATED), then a concurrency slot (429 RATE_LIMITED with
+Retry-After past `max_inflight[_per_principal]`; a stream holds a stream
+slot instead, `max_streams[_per_principal]`). Bodies are read up to
+`max_body_bytes` (413 beyond it) and JSON nested past `max_nesting_depth`
+answers 400, never a RecursionError. GraphQL documents are bounded by
+`documents.DocumentCache`. Queries answer 200 with GraphQL errors;
+streams reject with plain JSON before opening (400 / 403 / 404 / 429); an
+open stream is an `SSEResponse` (see `sse.py`). `/admin/apply` parses and
+admits its batch in a worker thread, so a large or hostile batch never
+stalls the event loop.
 """
 
 from __future__ import annotations
@@ -13,7 +23,6 @@ import asyncio
 import inspect
 import json
 import logging
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from graphql import (
@@ -22,20 +31,25 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     execute,
-    parse,
-    validate,
 )
 from graphql.execution import ExecutionResult, create_source_event_stream
 from graphql.execution.executor import Executor
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .admission import AdmissionError, parse_body
 from .auth import Principal
+from .bounds import nesting_exceeds
+from .concurrency import Slot, SlotPool
+from .documents import DocumentCache, Parsed
 from .graphql import RequestContext, error_code, format_error, format_result, load_schema
 from .kinds import ApiError
+from .limits import Limits
 from .sse import FrameCache, SSEResponse, dumps_compact
 
 if TYPE_CHECKING:
@@ -71,11 +85,37 @@ class Routes:
 
     def __init__(self, server: APIServer) -> None:
         self.server = server
+        self.limits: Limits = server.config.limits
         self.schema = load_schema()
-        self._documents: OrderedDict[str, DocumentNode | list[GraphQLError]] = OrderedDict()
+        self._documents = DocumentCache(self.schema, self.limits)
         self._frames = FrameCache()
+        metrics = server.metrics
+        self._requests = SlotPool(
+            self.limits.max_inflight,
+            self.limits.max_inflight_per_principal,
+            on_change=metrics.inflight_requests.set,
+        )
+        self._streams = SlotPool(self.limits.max_streams, self.limits.max_streams_per_principal)
 
     # -- shared gate -------------------------------------------------------------
+
+    def _too_busy(self, limit: str) -> _Rejected:
+        self.server.metrics.rejected.labels(limit).inc()
+        retry = str(self.limits.retry_after_seconds)
+        return _Rejected(
+            error_response(
+                429,
+                "RATE_LIMITED",
+                f"too many concurrent requests ({limit})",
+                **{"Retry-After": retry},
+            )
+        )
+
+    def _slot(self, pool: SlotPool, principal: Principal, limit: str) -> Slot:
+        slot = pool.try_acquire(principal.name)
+        if slot is None:
+            raise self._too_busy(limit)
+        return slot
 
     async def _gate(self, request: Request, *, faults: bool = True) -> Principal:
         if faults:
@@ -97,34 +137,63 @@ class Routes:
             )
         return principal
 
-    async def _json_body(self, request: Request) -> dict[str, Any]:
+    async def _body(self, request: Request) -> bytes:
+        """The request body, at most `max_body_bytes` (413 beyond, read no further)."""
+        limit = self.limits.max_body_bytes
+        too_large = _Rejected(
+            error_response(
+                413, "BAD_USER_INPUT", f"request body exceeds {limit} bytes (max_body_bytes)"
+            )
+        )
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise _Rejected(error_response(400, "BAD_USER_INPUT", "bad Content-Length"))
+            if int(declared) > limit:
+                self.server.metrics.rejected.labels("max_body_bytes").inc()
+                raise too_large
+        chunks: list[bytes] = []
+        size = 0
         try:
-            body = json.loads(await request.body())
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    self.server.metrics.rejected.labels("max_body_bytes").inc()
+                    raise too_large
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise _Rejected(error_response(400, "BAD_USER_INPUT", "body not received")) from None
+        return b"".join(chunks)
+
+    async def _json_body(self, request: Request) -> dict[str, Any]:
+        raw = await self._body(request)
+        try:
+            body = json.loads(raw)
         except ValueError as exc:
             raise _Rejected(error_response(400, "BAD_USER_INPUT", "body is not JSON")) from exc
+        except RecursionError:
+            body = None
+            nested = True
+        else:
+            nested = nesting_exceeds(body, self.limits.max_nesting_depth)
+        if nested:
+            self.server.metrics.rejected.labels("max_nesting_depth").inc()
+            raise _Rejected(
+                error_response(
+                    400,
+                    "BAD_USER_INPUT",
+                    f"JSON body nests deeper than {self.limits.max_nesting_depth} levels"
+                    " (max_nesting_depth)",
+                )
+            )
         if not isinstance(body, dict):
             raise _Rejected(error_response(400, "BAD_USER_INPUT", "body must be a JSON object"))
         return body
 
-    def _document(self, query: Any) -> DocumentNode | list[GraphQLError]:
-        """Parse and validate (cached by query text)."""
-        if not isinstance(query, str):
-            return [GraphQLError("query must be a string")]
-        cached = self._documents.get(query)
-        if cached is not None:
-            self._documents.move_to_end(query)
-            return cached
-        try:
-            doc: DocumentNode | list[GraphQLError] = parse(query)
-        except GraphQLError as exc:
-            doc = [exc]
-        if isinstance(doc, DocumentNode):
-            errors = validate(self.schema, doc)
-            if errors:
-                doc = errors
-        self._documents[query] = doc
-        if len(self._documents) > 256:
-            self._documents.popitem(last=False)
+    def _document(self, query: Any) -> Parsed:
+        """Parse and validate under the query limits (cached by query text)."""
+        doc = self._documents.get(query)
+        self.server.metrics.query_cache_bytes.set(self._documents.size_bytes)
         return doc
 
     def _context(self, principal: Principal, request: Request) -> RequestContext:
@@ -138,20 +207,20 @@ class Routes:
             stream=s.config.stream_settings(),
             last_event_id=request.headers.get("last-event-id"),
             loop=asyncio.get_running_loop(),
+            limits=self.limits,
         )
 
     # -- GraphQL -----------------------------------------------------------------
 
-    async def _admit(
+    async def _read_operation(
         self, request: Request, *, invalid_status: int
-    ) -> tuple[Principal, dict[str, Any], DocumentNode]:
-        """Authenticate, read the JSON body (variables an object or null), parse + validate.
+    ) -> tuple[dict[str, Any], DocumentNode]:
+        """Read the JSON body (variables an object or null), parse + validate.
 
         Raise `_Rejected` with the answer to send otherwise. An invalid
         document is a GraphQL result (200) on `/graphql` but a rejection
         before the stream (400) on `/graphql/stream`.
         """
-        principal = await self._gate(request)
         body = await self._json_body(request)
         if not isinstance(body.get("variables") or {}, dict):
             errors = [format_error(GraphQLError("variables must be an object"), "BAD_USER_INPUT")]
@@ -160,12 +229,23 @@ class Routes:
         if isinstance(doc, list):
             errors = [format_error(e, "GRAPHQL_VALIDATION_FAILED") for e in doc]
             raise _Rejected(JSONResponse({"errors": errors}, status_code=invalid_status))
-        return principal, body, doc
+        return body, doc
 
     async def graphql(self, request: Request) -> Response:
-        """Queries and mutations: 200 with `data` / `errors`."""
+        """Queries and mutations: 200 with `data` / `errors`; holds a request slot."""
         try:
-            principal, body, doc = await self._admit(request, invalid_status=200)
+            principal = await self._gate(request)
+            slot = self._slot(self._requests, principal, "max_inflight")
+        except _Rejected as rejected:
+            return rejected.response
+        try:
+            return await self._graphql(request, principal)
+        finally:
+            slot.release()
+
+    async def _graphql(self, request: Request, principal: Principal) -> Response:
+        try:
+            body, doc = await self._read_operation(request, invalid_status=200)
         except _Rejected as rejected:
             return rejected.response
         op = _operation(doc, body.get("operationName"))
@@ -186,9 +266,27 @@ class Routes:
         return JSONResponse(format_result(result))
 
     async def stream(self, request: Request) -> Response:
-        """Subscriptions over SSE; every rejection happens before the stream."""
+        """Subscriptions over SSE; every rejection happens before the stream.
+
+        The stream slot taken here is released when the request is
+        rejected, or by the `SSEResponse` when the stream ends.
+        """
         try:
-            principal, body, doc = await self._admit(request, invalid_status=400)
+            principal = await self._gate(request)
+            slot = self._slot(self._streams, principal, "max_streams")
+        except _Rejected as rejected:
+            return rejected.response
+        response: Response | None = None
+        try:
+            response = await self._stream(request, principal, slot)
+            return response
+        finally:
+            if not isinstance(response, SSEResponse):
+                slot.release()
+
+    async def _stream(self, request: Request, principal: Principal, slot: Slot) -> Response:
+        try:
+            body, doc = await self._read_operation(request, invalid_status=400)
         except _Rejected as rejected:
             return rejected.response
         op = _operation(doc, body.get("operationName"))
@@ -225,39 +323,59 @@ class Routes:
             server=self.server,
             cache=self._frames,
             doc_key=doc_key,
+            slot=slot,
         )
 
     # -- admin -------------------------------------------------------------------
 
-    async def _admin(self, request: Request) -> Principal:
+    async def _admin(self, request: Request) -> Slot:
+        """Authenticate an admin and take a request slot (release it when done)."""
         principal = await self._gate(request, faults=False)
         if not principal.admin:
             raise _Rejected(error_response(403, "FORBIDDEN", f"{principal.name} lacks admin"))
-        return principal
+        return self._slot(self._requests, principal, "max_inflight")
+
+    def _admit_batch(self, body: bytes, revision: str) -> dict[str, int]:
+        """Parse and admit one `/admin/apply` body; runs in a worker thread."""
+        metrics = self.server.metrics
+        metrics.admissions_in_progress.inc()
+        try:
+            return self.server.store.admit(parse_body(body), revision, prune=False)
+        finally:
+            metrics.admissions_in_progress.dec()
 
     async def admin_apply(self, request: Request) -> Response:
-        """Admit manifests additively (the Git pipeline's stand-in)."""
+        """Admit manifests additively (the Git pipeline's stand-in), off the event loop."""
         try:
-            await self._admin(request)
+            slot = await self._admin(request)
         except _Rejected as rejected:
             return rejected.response
-        revision = request.query_params.get("revision", "admin")
         try:
-            docs = parse_body(await request.body())
-            counts = self.server.store.admit(docs, revision, prune=False)
+            revision = request.query_params.get("revision", "admin")
+            body = await self._body(request)
+            counts = await run_in_threadpool(self._admit_batch, body, revision)
+        except _Rejected as rejected:
+            return rejected.response
         except AdmissionError as exc:
             log.error("admin apply rejected reason=%s", exc)
             return error_response(400, "BAD_USER_INPUT", str(exc))
+        finally:
+            slot.release()
         counts["resourceVersion"] = self.server.store.current_cursor()  # type: ignore[assignment]
         return JSONResponse(counts)
 
     async def admin_delete(self, request: Request) -> Response:
         """Delete one object by identity."""
         try:
-            await self._admin(request)
+            slot = await self._admin(request)
+        except _Rejected as rejected:
+            return rejected.response
+        try:
             body = await self._json_body(request)
         except _Rejected as rejected:
             return rejected.response
+        finally:
+            slot.release()
         try:
             deleted = self.server.store.delete(
                 str(body.get("kind")), body.get("namespace") or None, str(body.get("name"))
@@ -269,10 +387,15 @@ class Routes:
     async def admin_faults(self, request: Request) -> Response:
         """Inject faults; see `faults.py`."""
         try:
-            await self._admin(request)
+            slot = await self._admin(request)
+        except _Rejected as rejected:
+            return rejected.response
+        try:
             body = await self._json_body(request)
         except _Rejected as rejected:
             return rejected.response
+        finally:
+            slot.release()
         try:
             self.server.faults.configure(body)
         except (TypeError, ValueError) as exc:
@@ -307,9 +430,10 @@ def _operation(doc: DocumentNode, name: Any) -> OperationDefinitionNode | None:
 
 
 def build_app(server: APIServer) -> Starlette:
-    """The Starlette app for `server`."""
+    """The Starlette app for `server`, behind the `Host` check."""
     routes = Routes(server)
     return Starlette(
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=server.config.trusted_hosts())],
         routes=[
             Route("/graphql", routes.graphql, methods=["POST"]),
             Route("/graphql/stream", routes.stream, methods=["POST"]),
@@ -318,5 +442,5 @@ def build_app(server: APIServer) -> Starlette:
             Route("/admin/faults", routes.admin_faults, methods=["POST"]),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/metrics", routes.metrics, methods=["GET"]),
-        ]
+        ],
     )
