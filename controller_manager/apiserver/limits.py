@@ -43,8 +43,8 @@ class Limits:
     """Lexical tokens of a document (graphql-core's `max_tokens`)."""
     max_query_depth: int = 15
     """Selection-set nesting, fragments expanded (introspection needs ~13)."""
-    max_query_fields: int = 200
-    """Field selections (aliases count), fragments expanded."""
+    max_query_fields: int = 500
+    """Field selections (aliases count), fragments expanded (introspection: ~220)."""
     query_cache_entries: int = 256
     """Parsed documents kept, keyed by query text."""
     query_cache_bytes: int = 1 * MIB
