@@ -18,7 +18,7 @@ import uvicorn
 
 from .auth import TokenError
 from .limits import Limits
-from .listen import bind
+from .listen import bind, warn_beyond_loopback
 from .server import APIServer, ServerConfig
 
 
@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     host, port = sock.getsockname()[:2]
     log.info("apiserver listening url=http://%s:%d", host, port)
+    warn_beyond_loopback(args.host, port)
     try:
         server = APIServer(config)
         server.load()

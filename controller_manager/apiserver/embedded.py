@@ -21,7 +21,7 @@ import requests
 import uvicorn
 
 from .limits import Limits
-from .listen import bind
+from .listen import bind, warn_beyond_loopback
 from .server import APIServer, ServerConfig
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ class EmbeddedAPIServer:
             time.sleep(0.01)
         self.server.start_background()
         log.info("embedded apiserver started url=%s", self.url)
+        warn_beyond_loopback(self.config.host, port)
         return self
 
     def stop(self) -> None:

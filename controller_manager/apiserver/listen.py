@@ -1,9 +1,11 @@
 """The listening socket of the reference server, and the warning it owes.
 
 Both ways of running the server (`EmbeddedAPIServer`, `python -m
-controller_manager.apiserver`) bind through `bind`, so both log the same
-one-line warning when the address reaches beyond loopback: the API speaks
-plain HTTP and every request carries a bearer token in clear.
+controller_manager.apiserver`) bind through `bind` and then call
+`warn_beyond_loopback` (after their own "listening" line, so the URL stays
+the first line): one warning line when the address reaches beyond
+loopback, because the API speaks plain HTTP and every request carries a
+bearer token in clear.
 """
 
 from __future__ import annotations
@@ -28,10 +30,7 @@ def is_loopback(host: str) -> bool:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port (OSError if it cannot bind).
-
-    Logs a warning (once, here) when `host` is not a loopback address.
-    """
+    """A listening TCP socket on host:port (OSError if it cannot bind)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted
     # sockets whose proto says TCP; without it every response waits ~40 ms
@@ -45,12 +44,17 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     sock.listen(BACKLOG)
-    if not is_loopback(host):
-        bound = sock.getsockname()
-        log.warning(
-            "apiserver listening beyond loopback host=%s port=%d: plain HTTP, bearer tokens"
-            " travel in clear; bind 127.0.0.1 or put a TLS proxy in front",
-            host,
-            bound[1],
-        )
     return sock
+
+
+def warn_beyond_loopback(host: str, port: int) -> bool:
+    """Log one warning line if `host` reaches beyond loopback; return whether it did."""
+    if is_loopback(host):
+        return False
+    log.warning(
+        "apiserver listening beyond loopback host=%s port=%d: plain HTTP, bearer tokens"
+        " travel in clear; bind 127.0.0.1 or put a TLS proxy in front",
+        host,
+        port,
+    )
+    return True
