@@ -108,8 +108,8 @@ def test_kinds_lists_only_granted_kinds(grants_api, h):
     [
         ('""', "token is empty or blank"),
         ('"   "', "token is empty or blank"),
-        ('" padded"', "leading or trailing whitespace"),
-        ('"tab\\t"', "leading or trailing"),
+        ('" padded"', "token has leading or trailing whitespace"),
+        ('"tab\\t"', "token has leading or trailing whitespace"),
     ],
     ids=["empty", "spaces", "leading-space", "trailing-tab"],
 )
