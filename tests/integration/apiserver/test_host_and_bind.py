@@ -119,6 +119,7 @@ def test_standalone_rejects_a_non_positive_limit(tmp_path):
         text=True,
         cwd=ROOT,
         timeout=60,
+        check=False,
     )
     assert proc.returncode == 2
     assert "limit max_streams must be a positive integer, got 0" in proc.stderr

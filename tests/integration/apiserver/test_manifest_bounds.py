@@ -26,7 +26,7 @@ WAIT = 15.0
 
 def bomb(levels: int = 6, width: int = 10) -> str:
     """A Product manifest whose spec is a billion-laughs style alias bomb."""
-    lines = [f'  l0: &l0 [{", ".join(["lol"] * width)}]']
+    lines = [f"  l0: &l0 [{', '.join(['lol'] * width)}]"]
     for i in range(1, levels):
         refs = ", ".join([f"*l{i - 1}"] * width)
         lines.append(f"  l{i}: &l{i} [{refs}]")

@@ -43,8 +43,8 @@ def declared() -> dict[str, Requirement]:
 
 def pins() -> dict[str, Version]:
     out = {}
-    for line in (ROOT / "constraints.txt").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
+    for raw in (ROOT / "constraints.txt").read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
         if line:
             name, _, pin = line.partition("==")
             out[name.strip().lower().replace("_", "-")] = Version(pin)
