@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -38,13 +37,13 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .admission import AdmissionError, parse_body
 from .auth import Principal
-from .bounds import nesting_exceeds
+from .bodies import Rejected, error_response, read_body, read_json_object
 from .concurrency import Slot, SlotPool
 from .documents import DocumentCache, Parsed
 from .graphql import RequestContext, error_code, format_error, format_result, load_schema
@@ -69,17 +68,6 @@ STATUS_FOR_CODE = {
 }
 
 
-def error_response(status: int, code: str, message: str, **headers: str) -> JSONResponse:
-    """A plain JSON rejection carrying the contract code."""
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    return JSONResponse(body, status_code=status, headers=headers or None)
-
-
-class _Rejected(Exception):
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-
 class Routes:
     """Request handlers bound to one `APIServer`."""
 
@@ -99,10 +87,10 @@ class Routes:
 
     # -- shared gate -------------------------------------------------------------
 
-    def _too_busy(self, limit: str) -> _Rejected:
+    def _too_busy(self, limit: str) -> Rejected:
         self.server.metrics.rejected.labels(limit).inc()
         retry = str(self.limits.retry_after_seconds)
-        return _Rejected(
+        return Rejected(
             error_response(
                 429,
                 "RATE_LIMITED",
@@ -125,70 +113,23 @@ class Routes:
             status = self.server.faults.take_failure()
             if status == 429:
                 retry = str(self.server.faults.retry_after)
-                raise _Rejected(
+                raise Rejected(
                     error_response(429, "RATE_LIMITED", "rate limited", **{"Retry-After": retry})
                 )
             if status is not None:
-                raise _Rejected(error_response(status, "UNAVAILABLE", "service unavailable"))
+                raise Rejected(error_response(status, "UNAVAILABLE", "service unavailable"))
         principal = self.server.auth.authenticate(request.headers.get("authorization"))
         if principal is None:
-            raise _Rejected(
+            raise Rejected(
                 error_response(401, "UNAUTHENTICATED", "missing or invalid bearer token")
             )
         return principal
 
     async def _body(self, request: Request) -> bytes:
-        """The request body, at most `max_body_bytes` (413 beyond, read no further)."""
-        limit = self.limits.max_body_bytes
-        too_large = _Rejected(
-            error_response(
-                413, "BAD_USER_INPUT", f"request body exceeds {limit} bytes (max_body_bytes)"
-            )
-        )
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                raise _Rejected(error_response(400, "BAD_USER_INPUT", "bad Content-Length"))
-            if int(declared) > limit:
-                self.server.metrics.rejected.labels("max_body_bytes").inc()
-                raise too_large
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    self.server.metrics.rejected.labels("max_body_bytes").inc()
-                    raise too_large
-                chunks.append(chunk)
-        except ClientDisconnect:
-            raise _Rejected(error_response(400, "BAD_USER_INPUT", "body not received")) from None
-        return b"".join(chunks)
+        return await read_body(request, self.limits.max_body_bytes, self.server.metrics)
 
     async def _json_body(self, request: Request) -> dict[str, Any]:
-        raw = await self._body(request)
-        try:
-            body = json.loads(raw)
-        except ValueError as exc:
-            raise _Rejected(error_response(400, "BAD_USER_INPUT", "body is not JSON")) from exc
-        except RecursionError:
-            body = None
-            nested = True
-        else:
-            nested = nesting_exceeds(body, self.limits.max_nesting_depth)
-        if nested:
-            self.server.metrics.rejected.labels("max_nesting_depth").inc()
-            raise _Rejected(
-                error_response(
-                    400,
-                    "BAD_USER_INPUT",
-                    f"JSON body nests deeper than {self.limits.max_nesting_depth} levels"
-                    " (max_nesting_depth)",
-                )
-            )
-        if not isinstance(body, dict):
-            raise _Rejected(error_response(400, "BAD_USER_INPUT", "body must be a JSON object"))
-        return body
+        return await read_json_object(request, self.limits, self.server.metrics)
 
     def _document(self, query: Any) -> Parsed:
         """Parse and validate under the query limits (cached by query text)."""
@@ -217,18 +158,18 @@ class Routes:
     ) -> tuple[dict[str, Any], DocumentNode]:
         """Read the JSON body (variables an object or null), parse + validate.
 
-        Raise `_Rejected` with the answer to send otherwise. An invalid
+        Raise `Rejected` with the answer to send otherwise. An invalid
         document is a GraphQL result (200) on `/graphql` but a rejection
         before the stream (400) on `/graphql/stream`.
         """
         body = await self._json_body(request)
         if not isinstance(body.get("variables") or {}, dict):
             errors = [format_error(GraphQLError("variables must be an object"), "BAD_USER_INPUT")]
-            raise _Rejected(JSONResponse({"errors": errors}, status_code=invalid_status))
+            raise Rejected(JSONResponse({"errors": errors}, status_code=invalid_status))
         doc = self._document(body.get("query"))
         if isinstance(doc, list):
             errors = [format_error(e, "GRAPHQL_VALIDATION_FAILED") for e in doc]
-            raise _Rejected(JSONResponse({"errors": errors}, status_code=invalid_status))
+            raise Rejected(JSONResponse({"errors": errors}, status_code=invalid_status))
         return body, doc
 
     async def graphql(self, request: Request) -> Response:
@@ -236,7 +177,7 @@ class Routes:
         try:
             principal = await self._gate(request)
             slot = self._slot(self._requests, principal, "max_inflight")
-        except _Rejected as rejected:
+        except Rejected as rejected:
             return rejected.response
         try:
             return await self._graphql(request, principal)
@@ -246,7 +187,7 @@ class Routes:
     async def _graphql(self, request: Request, principal: Principal) -> Response:
         try:
             body, doc = await self._read_operation(request, invalid_status=200)
-        except _Rejected as rejected:
+        except Rejected as rejected:
             return rejected.response
         op = _operation(doc, body.get("operationName"))
         if op is not None and op.operation == OperationType.SUBSCRIPTION:
@@ -274,7 +215,7 @@ class Routes:
         try:
             principal = await self._gate(request)
             slot = self._slot(self._streams, principal, "max_streams")
-        except _Rejected as rejected:
+        except Rejected as rejected:
             return rejected.response
         response: Response | None = None
         try:
@@ -287,7 +228,7 @@ class Routes:
     async def _stream(self, request: Request, principal: Principal, slot: Slot) -> Response:
         try:
             body, doc = await self._read_operation(request, invalid_status=400)
-        except _Rejected as rejected:
+        except Rejected as rejected:
             return rejected.response
         op = _operation(doc, body.get("operationName"))
         if op is None or op.operation != OperationType.SUBSCRIPTION:
@@ -332,7 +273,7 @@ class Routes:
         """Authenticate an admin and take a request slot (release it when done)."""
         principal = await self._gate(request, faults=False)
         if not principal.admin:
-            raise _Rejected(error_response(403, "FORBIDDEN", f"{principal.name} lacks admin"))
+            raise Rejected(error_response(403, "FORBIDDEN", f"{principal.name} lacks admin"))
         return self._slot(self._requests, principal, "max_inflight")
 
     def _admit_batch(self, body: bytes, revision: str) -> dict[str, int]:
@@ -348,13 +289,13 @@ class Routes:
         """Admit manifests additively (the Git pipeline's stand-in), off the event loop."""
         try:
             slot = await self._admin(request)
-        except _Rejected as rejected:
+        except Rejected as rejected:
             return rejected.response
         try:
             revision = request.query_params.get("revision", "admin")
             body = await self._body(request)
             counts = await run_in_threadpool(self._admit_batch, body, revision)
-        except _Rejected as rejected:
+        except Rejected as rejected:
             return rejected.response
         except AdmissionError as exc:
             log.error("admin apply rejected reason=%s", exc)
@@ -368,11 +309,11 @@ class Routes:
         """Delete one object by identity."""
         try:
             slot = await self._admin(request)
-        except _Rejected as rejected:
+        except Rejected as rejected:
             return rejected.response
         try:
             body = await self._json_body(request)
-        except _Rejected as rejected:
+        except Rejected as rejected:
             return rejected.response
         finally:
             slot.release()
@@ -388,11 +329,11 @@ class Routes:
         """Inject faults; see `faults.py`."""
         try:
             slot = await self._admin(request)
-        except _Rejected as rejected:
+        except Rejected as rejected:
             return rejected.response
         try:
             body = await self._json_body(request)
-        except _Rejected as rejected:
+        except Rejected as rejected:
             return rejected.response
         finally:
             slot.release()
