@@ -2,12 +2,15 @@
 
 The first log line names the URL (useful with `--port 0`). Without
 `--tokens` one all-grants token is minted and printed once to stdout
-(never logged).
+(never logged). Every field of `Limits` is a flag (`--max-body-bytes`,
+...); `--allowed-host` (repeatable) adds accepted `Host` names; a `--host`
+beyond loopback logs a warning.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import socket
@@ -17,6 +20,8 @@ from types import FrameType
 import uvicorn
 
 from .auth import TokenError
+from .limits import Limits
+from .listen import bind, warn_beyond_loopback
 from .server import APIServer, ServerConfig
 
 
@@ -73,7 +78,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--git-poll-interval", type=float, default=1.0)
     p.add_argument("--subscriber-buffer", type=int, default=1000)
     p.add_argument("--log-level", default="INFO")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="accept this Host header besides loopback names and --host ('*': any)",
+    )
+    limits = p.add_argument_group("limits (see README: Limits of the embedded API)")
+    for f in dataclasses.fields(Limits):
+        limits.add_argument(
+            "--" + f.name.replace("_", "-"), type=int, default=f.default, metavar="N"
+        )
     return p.parse_args(argv)
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    """The `Limits` the flags ask for."""
+    return Limits(**{name: getattr(args, name) for name in Limits.field_names()})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,20 +119,22 @@ def main(argv: list[str] | None = None) -> int:
         max_stream_seconds=args.max_stream_seconds,
         git_poll_interval=args.git_poll_interval,
         subscriber_buffer=args.subscriber_buffer,
+        limits=limits_from(args),
+        allowed_hosts=tuple(args.allowed_host),
     )
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    # IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted sockets (no 40 ms Nagle stalls).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
-        sock.bind((args.host, args.port))
+        config.limits.validate()
+    except ValueError as exc:
+        print(f"bad limit: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sock = bind(args.host, args.port)
     except OSError as exc:
         print(f"cannot bind {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
-    sock.listen(2048)
     host, port = sock.getsockname()[:2]
     log.info("apiserver listening url=http://%s:%d", host, port)
+    warn_beyond_loopback(args.host, port)
     try:
         server = APIServer(config)
         server.load()

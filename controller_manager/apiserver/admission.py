@@ -11,7 +11,15 @@ Rules: every document is a mapping with `apiVersion`, `kind` and
 `CustomResourceDefinition` in the batch or, for additive applies, already
 registered) and its apiVersion matches; namespaced kinds carry
 `metadata.namespace`, cluster-scoped kinds must not; no document has a
-`status` (status is controller-owned); no identity appears twice.
+`status` (status is controller-owned); no identity appears twice; label
+keys and values follow Kubernetes' syntax (`labels.py`).
+
+Bounds come first (`prepare`): every document is measured with YAML
+aliases counted once per use (`bounds.py`) against `Limits`
+(`max_object_bytes`, `max_document_nodes`, `max_nesting_depth`) before
+anything expands it, then copied into plain JSON values. `prepare` and
+`validate` touch no shared state, so the store runs them outside its lock
+(and the HTTP layer off the event loop).
 """
 
 from __future__ import annotations
@@ -23,7 +31,10 @@ from typing import Any
 
 import yaml
 
+from .bounds import BoundError, measure
 from .kinds import CRD_KIND, KindInfo
+from .labels import key_problem, value_problem
+from .limits import Limits
 
 _SERVER_OWNED_META = {
     "uid",
@@ -81,6 +92,8 @@ def parse_yaml(text: str, source: str) -> list[Document]:
         docs = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
         raise AdmissionError(source, f"bad YAML: {exc}".replace("\n", " ")) from exc
+    except RecursionError:  # PyYAML composes nested nodes recursively
+        raise AdmissionError(source, "bad YAML: nested too deeply to parse") from None
     return [(doc, f"{source}#{i}") for i, doc in enumerate(docs) if doc is not None]
 
 
@@ -101,11 +114,42 @@ def parse_body(body: bytes, source: str = "request") -> list[Document]:
             value = json.loads(text)
         except ValueError:
             value = None
+        except RecursionError:
+            raise AdmissionError(source, "JSON nested too deeply to parse") from None
         if isinstance(value, dict):
             return [(value, source)]
         if isinstance(value, list):
             return [(doc, f"{source}#{i}") for i, doc in enumerate(value)]
     return parse_yaml(text, source)
+
+
+def prepare(docs: Iterable[Document], limits: Limits) -> list[Document]:
+    """Bound every document, then copy it into plain JSON values.
+
+    Raise `AdmissionError` naming the document for the first one past a
+    limit (its aliases never expanded) or holding a value JSON cannot
+    carry (a YAML timestamp, binary). Pure: no shared state is read.
+    """
+    out: list[Document] = []
+    for doc, source in docs:
+        try:
+            measure(doc, limits)
+            plain = json.loads(json.dumps(doc, ensure_ascii=False))
+        except BoundError as exc:
+            raise AdmissionError(source, f"document {exc}") from None
+        except RecursionError:
+            raise AdmissionError(source, "document nested too deeply") from None
+        out.append((plain, source))
+    return out
+
+
+def _labels(value: Any, source: str) -> dict[str, str]:
+    labels = _string_map(value, "labels", source)
+    for key, val in labels.items():
+        problem = key_problem(key) or value_problem(key, val)
+        if problem is not None:
+            raise AdmissionError(source, f"metadata.labels: {problem}")
+    return labels
 
 
 def _string_map(value: Any, what: str, source: str) -> dict[str, str]:
@@ -137,7 +181,8 @@ def validate(docs: Iterable[Document], known: Mapping[str, KindInfo]) -> Batch:
 
     `known` must hold the kinds that may be used without being defined in
     this batch: the core kinds for a full-state (Git) batch, core plus
-    already-registered CRD kinds for an additive apply.
+    already-registered CRD kinds for an additive apply. `docs` must come
+    from `prepare` (plain, bounded JSON values: they are stored as given).
     """
     docs = list(docs)
     for doc, source in docs:
@@ -226,9 +271,9 @@ def _manifest(
         api_version=api_version,
         namespace=namespace,
         name=name,
-        labels=_string_map(meta.get("labels"), "labels", source),
+        labels=_labels(meta.get("labels"), source),
         annotations=_string_map(meta.get("annotations"), "annotations", source),
-        spec=json.loads(json.dumps(spec)),
+        spec=dict(spec),
         source=source,
         extra_meta=extra,
     )

@@ -1,9 +1,14 @@
 """Bearer tokens and grants.
 
 Grants: `*.read`, `*.status.write`, `<Kind>.read`, `<Kind>.status.write`
-(kind names compared case-insensitively) and `admin` (the Git pipeline's
-stand-in: admin endpoints only, it implies no read or write grant).
+and `admin` (the Git pipeline's stand-in: admin endpoints only, it implies
+no read or write grant). A grant names a kind exactly as the API serves it
+(case-sensitive: `Product.read` does not cover a CRD kind `PRODUCT`) and
+carries no API group: the server keys kinds by name alone, so one name is
+one kind whatever its group (a CRD may not reuse a served name).
 Without a tokens file the server mints one token holding every grant.
+A tokens file with an empty, blank or space-padded token is rejected at
+load (such a token could never be sent, or would match a blank header).
 Tokens are never logged; only principals are.
 """
 
@@ -28,10 +33,13 @@ class Principal:
 
     def can(self, kind: str, verb: str) -> bool:
         """Whether this principal holds `<kind>.<verb>` or `*.<verb>`."""
-        if f"*.{verb}" in self.grants:
-            return True
-        wanted = f"{kind}.{verb}".lower()
-        return any(g.lower() == wanted for g in self.grants)
+        return f"*.{verb}" in self.grants or f"{kind}.{verb}" in self.grants
+
+    def may_see(self, kind: str) -> bool:
+        """Whether this principal holds any grant on `kind` (it may learn it exists)."""
+        return any(
+            g.startswith("*.") or g.startswith(f"{kind}.") for g in self.grants if g != "admin"
+        )
 
     @property
     def admin(self) -> bool:
@@ -80,11 +88,19 @@ class Authenticator:
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict) or not isinstance(entry.get("token"), str):
                 raise TokenError(f"{path}: tokens[{i}]: token must be a string")
+            token = entry["token"]
+            if not token.strip():
+                raise TokenError(f"{path}: tokens[{i}]: token is empty or blank")
+            if token != token.strip():
+                raise TokenError(
+                    f"{path}: tokens[{i}]: token has leading or trailing whitespace"
+                    " (it could never be sent as a bearer token)"
+                )
             grants = entry.get("grants") or []
             if not isinstance(grants, list) or not all(isinstance(g, str) for g in grants):
                 raise TokenError(f"{path}: tokens[{i}].grants: expected a list of strings")
             name = str(entry.get("principal") or f"token-{i}")
-            tokens[entry["token"]] = Principal(name, frozenset(grants))
+            tokens[token] = Principal(name, frozenset(grants))
         return cls(tokens)
 
     def authenticate(self, authorization: str | None) -> Principal | None:

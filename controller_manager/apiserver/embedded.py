@@ -1,7 +1,8 @@
 """The reference server inside the current process, for tests and demos.
 
 `EmbeddedAPIServer` binds a free loopback port itself (so `url` is known
-before start), runs uvicorn with its own event loop in one named thread,
+before start; another `host` may be given, and binding beyond loopback logs
+a warning), runs uvicorn with its own event loop in one named thread,
 and waits for `server.started` with a bounded timeout. `stop()` ends every
 open stream, stops the Git poller and joins both threads.
 """
@@ -19,6 +20,8 @@ from typing import Any
 import requests
 import uvicorn
 
+from .limits import Limits
+from .listen import bind, warn_beyond_loopback
 from .server import APIServer, ServerConfig
 
 log = logging.getLogger(__name__)
@@ -33,7 +36,9 @@ class EmbeddedAPIServer:
     Use as a context manager or call `start()` / `stop()`. Without
     `tokens_file`, `token` and `admin_token` are the generated all-grants
     token; with one, `token` is None and `admin_token` is the first token
-    in the file holding `admin` (or None).
+    in the file holding `admin` (or None). `limits` bounds what callers may
+    send (see `Limits` for every field and default); `allowed_hosts` adds
+    accepted `Host` names to the loopback ones.
     """
 
     def __init__(
@@ -50,9 +55,12 @@ class EmbeddedAPIServer:
         git_poll_interval: float = 1.0,
         subscriber_buffer: int = 1000,
         port: int = 0,
+        host: str = "127.0.0.1",
+        limits: Limits | None = None,
+        allowed_hosts: tuple[str, ...] = (),
     ) -> None:
         self.config = ServerConfig(
-            host="127.0.0.1",
+            host=host,
             port=port,
             git_repo=git_repo,
             branch=branch,
@@ -64,6 +72,8 @@ class EmbeddedAPIServer:
             max_stream_seconds=max_stream_seconds,
             git_poll_interval=git_poll_interval,
             subscriber_buffer=subscriber_buffer,
+            limits=limits or Limits(),
+            allowed_hosts=tuple(allowed_hosts),
         )
         self.server = APIServer(self.config)
         self.token: str | None = self.server.generated_token
@@ -81,21 +91,13 @@ class EmbeddedAPIServer:
         if self._thread is not None:
             return self
         self.server.load()
-        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted
-        # sockets whose proto says TCP; without it every response waits ~40 ms
-        # for a delayed ACK (Nagle).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            sock.bind(("127.0.0.1", self.config.port))
-        except OSError:
-            sock.close()
-            raise
-        sock.listen(2048)
+        sock = bind(self.config.host, self.config.port)
         self._sock = sock
         port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        host = self.config.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"  # a wildcard bind answers on loopback too
+        self.url = f"http://[{host.strip('[]')}]:{port}" if ":" in host else f"http://{host}:{port}"
         config = uvicorn.Config(
             self.server.app(),
             # The host process owns logging: uvicorn's records propagate to its
@@ -120,6 +122,7 @@ class EmbeddedAPIServer:
             time.sleep(0.01)
         self.server.start_background()
         log.info("embedded apiserver started url=%s", self.url)
+        warn_beyond_loopback(self.config.host, port)
         return self
 
     def stop(self) -> None:

@@ -6,6 +6,11 @@ fields here. Every failure a client must tell apart becomes a GraphQLError
 whose `extensions.code` is a contract code; `format_result` fills
 GRAPHQL_VALIDATION_FAILED / BAD_USER_INPUT / INTERNAL_SERVER_ERROR for the
 errors graphql-core raises itself.
+
+Authorization comes before existence: a resolver checks the caller's
+grant on the kind NAME first (FORBIDDEN), and only then whether the kind
+is served (UNKNOWN_KIND), so a token without grants cannot probe which
+kinds exist; `kinds` lists only the kinds the caller holds a grant on.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from graphql.execution import ExecutionResult
 from .auth import Principal
 from .faults import Faults
 from .kinds import ApiError
+from .limits import Limits
 from .metrics import Metrics
 from .selectors import SelectorError, parse_filter
 from .store import Store
@@ -59,6 +65,7 @@ class RequestContext:
     last_event_id: str | None = None
     loop: asyncio.AbstractEventLoop | None = None
     subscriber: Subscriber | None = None
+    limits: Limits = field(default_factory=Limits)
 
 
 def gql_error(code: str, message: str) -> GraphQLError:
@@ -116,9 +123,14 @@ def resolve_resources(
 ) -> dict[str, Any]:
     """Paged list; later pages repeat the first page's resourceVersion."""
     ctx: RequestContext = info.context
-    kind_info = ctx.store.kind_info(kind)
     _require(ctx, kind, "read")
-    flt = parse_filter(namespace, selector, cluster_scoped=kind_info.cluster_scoped)
+    kind_info = ctx.store.kind_info(kind)
+    flt = parse_filter(
+        namespace,
+        selector,
+        cluster_scoped=kind_info.cluster_scoped,
+        max_terms=ctx.limits.max_selector_terms,
+    )
     size = DEFAULT_PAGE if first is None else first
     if size < 1:
         raise ApiError("BAD_USER_INPUT", "first must be at least 1")
@@ -158,17 +170,17 @@ def resolve_resource(
 ) -> dict[str, Any] | None:
     """One object or null."""
     ctx: RequestContext = info.context
-    ctx.store.kind_info(kind)
     _require(ctx, kind, "read")
     return ctx.store.get(kind, namespace or None, name)
 
 
 def resolve_kinds(_root: Any, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
-    """Every served kind; any authenticated caller may ask."""
+    """Every served kind the caller holds a grant on (`*` grants: all)."""
     ctx: RequestContext = info.context
     return [
         {"kind": k.kind, "apiVersion": k.api_version, "scope": k.scope, "builtin": k.builtin}
         for k in ctx.store.kinds()
+        if ctx.principal.may_see(k.kind)
     ]
 
 
@@ -201,10 +213,11 @@ def resolve_update_status(_root: Any, info: GraphQLResolveInfo, **args: Any) -> 
     ctx: RequestContext = info.context
     inp: dict[str, Any] = args["input"]
     kind = inp["kind"]
-    ctx.store.kind_info(kind)
     if not ctx.principal.can(kind, "status.write"):
-        ctx.metrics.status_writes.labels(kind, "forbidden").inc()
+        if any(k.kind == kind for k in ctx.store.kinds()):  # served kinds only: bounded labels
+            ctx.metrics.status_writes.labels(kind, "forbidden").inc()
         _require(ctx, kind, "status.write")
+    ctx.store.kind_info(kind)
     try:
         result, obj = ctx.store.update_status(
             kind,
@@ -245,9 +258,14 @@ def subscribe_watch(
     in-stream error, so it becomes a one-item source stream.
     """
     ctx: RequestContext = info.context
-    kind_info = ctx.store.kind_info(kind)
     _require(ctx, kind, "read")
-    flt = parse_filter(namespace, selector, cluster_scoped=kind_info.cluster_scoped)
+    kind_info = ctx.store.kind_info(kind)
+    flt = parse_filter(
+        namespace,
+        selector,
+        cluster_scoped=kind_info.cluster_scoped,
+        max_terms=ctx.limits.max_selector_terms,
+    )
     cursor = resourceVersion or ctx.last_event_id or None
     assert ctx.loop is not None
     try:

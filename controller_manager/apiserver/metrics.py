@@ -69,6 +69,27 @@ class Metrics:
             ["kind", "shape"],
             registry=r,
         )
+        self.inflight_requests = Gauge(
+            "gitstore_api_inflight_requests",
+            "Requests being served (streams excluded), all principals.",
+            registry=r,
+        )
+        self.rejected = Counter(
+            "gitstore_api_requests_rejected_total",
+            "Requests refused by a limit, by limit name (e.g. max_body_bytes).",
+            ["limit"],
+            registry=r,
+        )
+        self.admissions_in_progress = Gauge(
+            "gitstore_api_admissions_in_progress",
+            "/admin/apply batches being parsed and admitted (off the event loop).",
+            registry=r,
+        )
+        self.query_cache_bytes = Gauge(
+            "gitstore_api_query_cache_bytes",
+            "Total length of the query texts keying the parsed-document cache.",
+            registry=r,
+        )
 
     def event_published(self, kind: str) -> None:
         """Store hook: one event logged for `kind`."""

@@ -6,6 +6,12 @@ IN, NOT_IN, EXISTS, DOES_NOT_EXIST, all ANDed) and an optional namespace.
 Semantics follow Kubernetes: NOT_IN and DOES_NOT_EXIST match objects that
 lack the key. Invalid selectors raise `SelectorError` before any stream
 opens, so a watch never silently matches nothing.
+
+Selectors are bounded because they are evaluated under the store lock on
+every write to their kind: at most `max_terms` terms (each matchLabels
+pair, each matchExpressions entry and each of its values count one), and
+every key and value must be a valid Kubernetes label key / value
+(`labels.py`), so no selector can match on something a label cannot hold.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from .labels import key_problem, value_problem
+from .limits import Limits
 
 OPERATORS = ("IN", "NOT_IN", "EXISTS", "DOES_NOT_EXIST")
 
@@ -68,13 +77,27 @@ class Filter:
         return all(req.matches(labels) for req in self.requirements)
 
 
+def _check_label(key: str, values: Any = ()) -> None:
+    problem = key_problem(key)
+    for value in values:
+        problem = problem or value_problem(key, value)
+    if problem is not None:
+        raise SelectorError(problem)
+
+
 def parse_filter(
-    namespace: str | None, selector: Mapping[str, Any] | None, *, cluster_scoped: bool = False
+    namespace: str | None,
+    selector: Mapping[str, Any] | None,
+    *,
+    cluster_scoped: bool = False,
+    max_terms: int = Limits.max_selector_terms,
 ) -> Filter:
     """Build a `Filter`; raise `SelectorError` on a malformed selector.
 
     A namespace given for a cluster-scoped kind is ignored (such objects
-    have no namespace, so honouring it would match nothing).
+    have no namespace, so honouring it would match nothing). More than
+    `max_terms` terms, or a key or value that is not label syntax, is
+    malformed.
     """
     ns = None if cluster_scoped or not namespace else namespace
     if not selector:
@@ -82,13 +105,21 @@ def parse_filter(
     labels = selector.get("matchLabels") or {}
     if not isinstance(labels, Mapping):
         raise SelectorError("matchLabels must be an object of string to string")
+    exprs = selector.get("matchExpressions") or []
+    terms = len(labels) + len(exprs)
+    terms += sum(len(e.get("values") or []) for e in exprs if isinstance(e, Mapping))
+    if terms > max_terms:
+        raise SelectorError(
+            f"selector has {terms} terms; at most {max_terms} (labels, expressions and values)"
+        )
     pairs: list[tuple[str, str]] = []
     for key, value in labels.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise SelectorError("matchLabels must be an object of string to string")
+        _check_label(key, [value])
         pairs.append((key, value))
     reqs: list[Requirement] = []
-    for expr in selector.get("matchExpressions") or []:
+    for expr in exprs:
         key = expr.get("key")
         op = expr.get("operator")
         values = expr.get("values") or []
@@ -100,5 +131,6 @@ def parse_filter(
             raise SelectorError(f"operator {op} needs at least one value (key {key})")
         if op in ("EXISTS", "DOES_NOT_EXIST") and values:
             raise SelectorError(f"operator {op} takes no values (key {key})")
+        _check_label(key, [str(v) for v in values])
         reqs.append(Requirement(key, op, frozenset(str(v) for v in values)))
     return Filter(namespace=ns, match_labels=tuple(sorted(pairs)), requirements=tuple(reqs))

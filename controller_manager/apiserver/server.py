@@ -9,7 +9,7 @@ threads or sockets: `__main__` runs it with uvicorn in the foreground,
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -18,6 +18,8 @@ from .admission import Document, decode_text, parse_yaml
 from .auth import Authenticator
 from .faults import Faults
 from .gitsource import GitSource
+from .limits import LOOPBACK_HOSTS, Limits
+from .listen import is_loopback
 from .metrics import Metrics
 from .store import Store
 from .watch import StreamSettings
@@ -41,6 +43,21 @@ class ServerConfig:
     max_stream_seconds: float = 600.0
     git_poll_interval: float = 1.0
     subscriber_buffer: int = 1000
+    limits: Limits = field(default_factory=Limits)
+    allowed_hosts: tuple[str, ...] = ()
+    """Extra `Host` names accepted besides loopback and `host`; "*" accepts any."""
+
+    def trusted_hosts(self) -> list[str]:
+        """`Host` header names the server answers (TrustedHostMiddleware patterns).
+
+        Loopback names always; the bound host when it is a specific
+        address (a wildcard bind names no host); then `allowed_hosts`.
+        """
+        hosts = list(LOOPBACK_HOSTS)
+        if self.host not in ("0.0.0.0", "::", "") and not is_loopback(self.host):
+            hosts.append(f"[{self.host}]" if ":" in self.host else self.host)
+        hosts.extend(self.allowed_hosts)
+        return hosts
 
     def stream_settings(self) -> StreamSettings:
         """Stream timing, clamped so a zero interval cannot spin the loop."""
@@ -70,7 +87,10 @@ class APIServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.store = Store(config.retention, on_event=self.metrics.event_published)
+        config.limits.validate()
+        self.store = Store(
+            config.retention, on_event=self.metrics.event_published, limits=config.limits
+        )
         self.faults = Faults()
         self.generated_token: str | None = None
         if config.tokens_file:

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .faults import PoisonShape
+from .concurrency import Slot
 from .graphql import error_code, format_result
 from .subscriber import Event, Subscriber
 from .watch import HEARTBEAT, StreamDropped
@@ -100,6 +101,7 @@ class SSEResponse(Response):
         server: APIServer,
         cache: FrameCache,
         doc_key: str,
+        slot: Slot | None = None,
     ) -> None:
         # Not Response.__init__: it would add `content-length: 0`.
         self.status_code = 200
@@ -115,6 +117,7 @@ class SSEResponse(Response):
         self._server = server
         self._cache = cache
         self._doc_key = doc_key
+        self._slot = slot  # the stream's concurrency slot, released when it ends
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         metrics = self._server.metrics
@@ -143,6 +146,8 @@ class SSEResponse(Response):
                     await aclose()
                 except Exception:  # the stream is over either way
                     pass
+            if self._slot is not None:
+                self._slot.release()
             metrics.open_streams.dec()
 
     async def _execute(self, payload: Any) -> tuple[str, bool]:

@@ -15,6 +15,10 @@ Invariants a reader can rely on:
 - Registration of a watch and its replay happen under the same lock as
   writes, so a watch opened from a list's cursor misses nothing.
 
+- Admission (`admit`) bounds, copies and validates a batch before it
+  takes the lock for the write; the lock is never held while a manifest
+  is measured or copied (see `admission.prepare`).
+
 All public methods take the lock; they are called from the event loop and
 from the Git poller thread and never block on I/O.
 """
@@ -30,12 +34,14 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from .admission import AdmissionError, Document, Manifest, validate
+from .admission import AdmissionError, Batch, Document, Manifest, prepare, validate
 from .kinds import CORE_KINDS, CRD_KIND, ApiError, KindInfo
+from .limits import Limits
 from .selectors import Filter
 from .subscriber import Event, Subscriber
 
 Key = tuple[str | None, str]
+ADMIT_ATTEMPTS = 3  # optimistic validations before one under the lock
 EventHook = Callable[[str], None]
 
 
@@ -48,8 +54,15 @@ def now_rfc3339() -> str:
 class Store:
     """Objects, revisions, per-kind event logs and watch subscribers."""
 
-    def __init__(self, retention: int = 1000, on_event: EventHook | None = None) -> None:
+    def __init__(
+        self,
+        retention: int = 1000,
+        on_event: EventHook | None = None,
+        limits: Limits | None = None,
+    ) -> None:
         self._lock = threading.RLock()
+        self._limits = limits or Limits()
+        self._kinds_generation = 0  # bumped whenever _kinds changes
         self._retention = max(1, retention)
         self._on_event = on_event
         self.incarnation = secrets.token_hex(4)
@@ -129,45 +142,64 @@ class Store:
         """Validate and apply a batch; with `prune`, it is the whole desired state.
 
         All or nothing: raises `AdmissionError` before changing anything.
-        Validation runs under the lock so the kinds it checks against
-        cannot change before the batch lands. Returns counts of added /
+        Bounding, copying and validation run outside the lock; validation
+        checks against a snapshot of the served kinds, and the write
+        proceeds only if no kind was registered or removed meanwhile
+        (otherwise the batch is validated again). Returns counts of added /
         modified / deleted objects; identical manifests emit nothing.
         """
         counts = {"added": 0, "modified": 0, "deleted": 0, "same": 0}
-        with self._lock:
-            batch = validate(docs, self.known_kinds(include_crds=not prune))
-            for info in batch.crds.values():
-                served = self._kinds.get(info.kind)
-                if served is not None and served != info and not prune:
-                    # Instances outside an additive batch would keep the old shape.
-                    raise AdmissionError(
-                        f"CustomResourceDefinition for {info.kind}",
-                        "may not change the apiVersion or scope of a served kind",
-                    )
-            for info in batch.crds.values():
-                # New, or redefined by a whole-state batch (whose instances
-                # were all validated against the new definition just now).
-                self._kinds[info.kind] = info
-                self._objects.setdefault(info.kind, {})
-            desired: dict[str, dict[Key, Manifest]] = {}
-            for m in batch.manifests:
-                desired.setdefault(m.kind, {})[m.key] = m
-            for m in batch.manifests:
-                counts[self._upsert(m, revision)] += 1
-            if prune:
-                for kind in list(self._objects):
-                    if kind not in self._objects:  # unregistered with its CRD
-                        continue
-                    want = desired.get(kind, {})
-                    for key in [k for k in self._objects[kind] if k not in want]:
-                        self._remove(kind, key)
-                        counts["deleted"] += 1
-                defined = {m.spec.get("kind") for m in desired.get(CRD_KIND.kind, {}).values()}
-                for kind in [k for k, v in self._kinds.items() if not v.builtin]:
-                    if kind not in defined:
-                        self._unregister(kind)
+        docs = prepare(docs, self._limits)
+        for _ in range(ADMIT_ATTEMPTS):
+            with self._lock:
+                known = self.known_kinds(include_crds=not prune)
+                generation = self._kinds_generation
+            batch = validate(docs, known)
+            with self._lock:
+                if generation == self._kinds_generation:
+                    self._apply(batch, revision, prune, counts)
+                    break
+        else:  # kinds kept changing: validate under the lock (cheap next to prepare)
+            with self._lock:
+                batch = validate(docs, self.known_kinds(include_crds=not prune))
+                self._apply(batch, revision, prune, counts)
         counts.pop("same", None)
         return counts
+
+    def _apply(self, batch: Batch, revision: str, prune: bool, counts: dict[str, int]) -> None:
+        """Write a validated batch; caller holds the lock."""
+        for info in batch.crds.values():
+            served = self._kinds.get(info.kind)
+            if served is not None and served != info and not prune:
+                # Instances outside an additive batch would keep the old shape.
+                raise AdmissionError(
+                    f"CustomResourceDefinition for {info.kind}",
+                    "may not change the apiVersion or scope of a served kind",
+                )
+        for info in batch.crds.values():
+            # New, or redefined by a whole-state batch (whose instances
+            # were all validated against the new definition just now).
+            if self._kinds.get(info.kind) != info:
+                self._kinds[info.kind] = info
+                self._kinds_generation += 1
+            self._objects.setdefault(info.kind, {})
+        desired: dict[str, dict[Key, Manifest]] = {}
+        for m in batch.manifests:
+            desired.setdefault(m.kind, {})[m.key] = m
+        for m in batch.manifests:
+            counts[self._upsert(m, revision)] += 1
+        if prune:
+            for kind in list(self._objects):
+                if kind not in self._objects:  # unregistered with its CRD
+                    continue
+                want = desired.get(kind, {})
+                for key in [k for k in self._objects[kind] if k not in want]:
+                    self._remove(kind, key)
+                    counts["deleted"] += 1
+            defined = {m.spec.get("kind") for m in desired.get(CRD_KIND.kind, {}).values()}
+            for kind in [k for k, v in self._kinds.items() if not v.builtin]:
+                if kind not in defined:
+                    self._unregister(kind)
 
     def _upsert(self, m: Manifest, revision: str) -> str:
         objs = self._objects[m.kind]
@@ -231,6 +263,7 @@ class Store:
         for key in list(self._objects.get(kind, {})):
             self._remove(kind, key)
         self._kinds.pop(kind, None)
+        self._kinds_generation += 1
         self._objects.pop(kind, None)
         for sub in self._subs.pop(kind, set()):
             sub.finish()  # after the DELETED events just offered to it
