@@ -270,7 +270,8 @@ def main() -> None:
         api = EmbeddedAPIServer(manifests=None)
         api.start()
         try:
-            api.apply([product(i) for i in range(OBJECTS)])
+            for lo in range(0, OBJECTS, 2000):  # each batch under the 3 MiB body limit
+                api.apply([product(i) for i in range(lo, min(lo + 2000, OBJECTS))])
             baseline_s = baseline(api)
             manager, recorder, manager_s = manager_run(api, tmp)
             try:

@@ -44,11 +44,11 @@ from starlette.routing import Route
 
 from .admission import AdmissionError, parse_body
 from .auth import Principal
-from .fault_targets import fail_root_fields, request_targets
-from .faults import Failure
 from .bodies import Rejected, error_response, read_body, read_json_object
 from .concurrency import Slot, SlotPool
 from .documents import DocumentCache, Parsed
+from .fault_targets import fail_root_fields, request_targets
+from .faults import Failure
 from .graphql import RequestContext, error_code, format_error, format_result, load_schema
 from .kinds import ApiError
 from .limits import Limits

@@ -23,8 +23,8 @@ from graphql.execution.executor import Executor
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from .faults import PoisonShape
 from .concurrency import Slot
+from .faults import PoisonShape
 from .graphql import error_code, format_result
 from .subscriber import Event, Subscriber
 from .watch import HEARTBEAT, StreamDropped
