@@ -47,7 +47,30 @@ class ExpiredError(ListWatchError):
 
 
 class TransientError(ListWatchError):
-    """A failure that backing off and trying again may cure."""
+    """A failure that backing off and trying again may cure.
+
+    It may carry ``retry_after`` (seconds): how long the server asked to be
+    left alone (HTTP 429 ``Retry-After``); read it with :func:`retry_after_of`.
+    """
+
+
+MAX_RETRY_AFTER = 300.0
+"""The longest server-requested pause (``Retry-After``) anything here honours."""
+
+
+def retry_after_of(exc: BaseException) -> float | None:
+    """The wait a failure asks for (a ``retry_after`` attribute, seconds), if sane.
+
+    None when absent, not a positive finite number; capped at
+    :data:`MAX_RETRY_AFTER` so a hostile or broken server cannot park a
+    client for days.
+    """
+    value = getattr(exc, "retry_after", None)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not 0 < value < float("inf"):
+        return None
+    return min(float(value), MAX_RETRY_AFTER)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,14 +47,13 @@ from controller_manager.cache.listwatch import (
     Object,
     Watch,
     WatchEvent,
+    retry_after_of,
 )
 from controller_manager.clock import REAL_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
 MIN_WATCH_DURATION = 1.0
-# The longest server-requested pause (Retry-After) the reflector honours.
-MAX_RETRY_AFTER = 300.0
 """A watch that ends sooner than this with no event counts as a failure."""
 
 # Reasons passed to ReflectorObserver.
@@ -229,7 +228,7 @@ class Reflector:
             result = self._lw.list()
         except Exception as exc:
             _log_failure(self.name, "list", exc)
-            self._retry_after = _retry_after(exc)
+            self._retry_after = retry_after_of(exc)
             return False
         try:
             self._store.replace(result.items, result.resource_version)
@@ -256,7 +255,7 @@ class Reflector:
             return REASON_EXPIRED, 0
         except Exception as exc:
             _log_failure(self.name, "watch open", exc)
-            self._retry_after = _retry_after(exc)
+            self._retry_after = retry_after_of(exc)
             return REASON_ERROR, 0
         with self._lock:
             self._watch = watch
@@ -280,7 +279,7 @@ class Reflector:
             if self._stop.is_set():
                 return "stopped", events
             _log_failure(self.name, "watch", exc)
-            self._retry_after = _retry_after(exc)
+            self._retry_after = retry_after_of(exc)
             return REASON_ERROR, events
         finally:
             with self._lock:
@@ -355,11 +354,3 @@ def _close_quietly(watch: Watch) -> None:
         watch.close()
     except Exception:
         log.exception("closing a watch failed")
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    """The wait a failure asks for (a ``retry_after`` attribute, seconds), if sane."""
-    value = getattr(exc, "retry_after", None)
-    if not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-        return None
-    return min(float(value), MAX_RETRY_AFTER)

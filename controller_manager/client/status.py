@@ -20,7 +20,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from controller_manager.client.errors import ApiError, Conflict, Forbidden, NotFound, RequestContext
+from controller_manager.client.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    RequestContext,
+    Unavailable,
+)
 from controller_manager.client.normalize import CONDITION_STATUSES, normalize_condition_status
 
 if TYPE_CHECKING:
@@ -33,7 +41,11 @@ NOOP: Final = "noop"
 CONFLICT: Final = "conflict"
 NOT_FOUND: Final = "not_found"
 FORBIDDEN: Final = "forbidden"
+UNAVAILABLE: Final = "unavailable"
+RATE_LIMITED: Final = "rate_limited"
 ERROR: Final = "error"
+STATUS_RESULTS: Final = (OK, NOOP, CONFLICT, NOT_FOUND, FORBIDDEN, UNAVAILABLE, RATE_LIMITED, ERROR)
+"""Every result ``on_result`` reports: the ``result`` label of the status-write metric."""
 
 _CONDITION_FIELDS = (
     "type",
@@ -193,9 +205,9 @@ class StatusWriter:
     """Writes ``.status`` through a :class:`Client`; see the module doc.
 
     ``on_result(kind, label)`` is called once per :meth:`update_status`
-    with ``ok``, ``noop``, ``conflict``, ``not_found``, ``forbidden`` or
-    ``error`` (the manager turns it into a metric). A raising callback is
-    logged and ignored.
+    with one of :data:`STATUS_RESULTS` (``unavailable`` and ``rate_limited``
+    are failures of the API itself; the manager turns each into a metric).
+    A raising callback is logged and ignored.
     """
 
     def __init__(
@@ -282,6 +294,12 @@ class StatusWriter:
             raise
         except Forbidden:
             self._report(kind, FORBIDDEN)
+            raise
+        except RateLimited:
+            self._report(kind, RATE_LIMITED)
+            raise
+        except Unavailable:  # 5xx, INTERNAL_SERVER_ERROR, no answer at all
+            self._report(kind, UNAVAILABLE)
             raise
         except ApiError:
             self._report(kind, ERROR)

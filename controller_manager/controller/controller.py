@@ -59,7 +59,7 @@ from controller_manager.client.status import StatusWriter
 from controller_manager.clock import REAL_CLOCK, Clock, Deadline
 from controller_manager.controller.intake import Intake
 from controller_manager.controller.metrics import ControllerMetrics
-from controller_manager.controller.outcomes import OutcomeApplier, invoke
+from controller_manager.controller.outcomes import ApiFailing, OutcomeApplier, invoke
 from controller_manager.controller.quarantine import Quarantine, QuarantineEntry
 from controller_manager.controller.tracker import ReconcileTracker
 from controller_manager.handlers import EventMapper, WatchSpec
@@ -495,7 +495,13 @@ class Controller:
         return self._started and self._tracker.is_stalled()
 
     def debug_info(self) -> dict[str, Any]:
-        """Return a JSON-able snapshot for the manager's debug and health endpoints."""
+        """Return a JSON-able snapshot for the manager's debug and health endpoints.
+
+        ``api_failing`` lists the keys whose reconciles have failed only
+        because the API did (unavailable, rate limited) for longer than
+        ``stall_threshold``, with how long (seconds) and the last error.
+        """
+        now = self._clock.monotonic()
         return {
             "name": self.name,
             "kind": self.kind,
@@ -508,4 +514,15 @@ class Controller:
             "last_success_time": self._tracker.last_success,
             "started": self._started,
             "alive": self.is_alive(),
+            "api_failing": [
+                {"key": f.request.key, "failing_for": now - f.since, "last_error": f.last_error}
+                for f in self.api_failing()
+            ],
         }
+
+    def api_failing(self) -> list[ApiFailing]:
+        """Keys failing only on the API for longer than ``stall_threshold``, oldest first."""
+        outcomes = self._outcomes
+        if outcomes is None:
+            return []
+        return outcomes.api_failing(self.options.stall_threshold)

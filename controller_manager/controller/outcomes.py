@@ -10,9 +10,22 @@ the three can never drift apart:
   also releases a quarantined key) and count under their own label;
 * CONFLICT backs off through the rate limiter without counting toward
   quarantine (the watch is already bringing the newer object);
-* ERROR, PANIC and TERMINAL count toward quarantine (TERMINAL at once);
-  the three count as ``error``, PANIC also as a panic and TERMINAL as a
-  terminal error, as controller-runtime counts them.
+* API_FAILURE -- the API itself failed (``UNAVAILABLE``, ``RATE_LIMITED``,
+  ``INTERNAL_SERVER_ERROR``, a refused connection, a timeout: any
+  :class:`~controller_manager.cache.listwatch.TransientError` in the cause
+  chain, from a status write or any call through the client) -- backs off
+  through the rate limiter, never sooner than the ``Retry-After`` the
+  error carried, and never counts toward quarantine: the object is not
+  at fault, and it converges once the API recovers. A key that has failed
+  only this way for longer than ``stall_threshold`` is listed by
+  :meth:`OutcomeApplier.api_failing` (``/debug/controllers``);
+* ERROR, PANIC and TERMINAL count toward quarantine (TERMINAL at once):
+  only the reconciler's own failures do. Every failure outcome counts as
+  ``error``, PANIC also as a panic and TERMINAL as a terminal error, as
+  controller-runtime counts them.
+
+A retried failure logs its traceback the first time a key fails and
+whenever the error changes; the same error again is one warning line.
 
 Internal to the runtime; the public API is the ``Controller``.
 """
@@ -21,10 +34,13 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from controller_manager.cache.listwatch import TransientError, retry_after_of
 from controller_manager.clock import REAL_CLOCK, Clock
-from controller_manager.controller.quarantine import Quarantine
+from controller_manager.controller.quarantine import Quarantine, describe_error
 from controller_manager.reconcile import Context, ReconcileFunc, Request, Result, TerminalError
 from controller_manager.workqueue import RateLimitingQueue
 
@@ -32,7 +48,7 @@ if TYPE_CHECKING:
     from controller_manager.controller.metrics import ControllerMetricSet
     from controller_manager.controller.tracker import ReconcileTracker
 
-__all__ = ["Outcome", "OutcomeApplier", "invoke"]
+__all__ = ["ApiFailing", "Outcome", "OutcomeApplier", "invoke"]
 
 
 class Outcome(str, enum.Enum):
@@ -43,6 +59,7 @@ class Outcome(str, enum.Enum):
     REQUEUE_AFTER = "requeue_after"
     ERROR = "error"
     CONFLICT = "conflict"
+    API_FAILURE = "api_failure"
     TERMINAL = "terminal"
     PANIC = "panic"
 
@@ -75,8 +92,9 @@ def invoke(fn: ReconcileFunc, request: Request, ctx: Context) -> tuple[Outcome, 
     Return ``(outcome, detail)``: detail is the exception for ERROR,
     CONFLICT, TERMINAL and PANIC, the delay for REQUEUE_AFTER, else None.
     A ``TerminalError`` anywhere in the ``__cause__`` chain is TERMINAL (as
-    controller-runtime unwraps with ``errors.Is``), a ``Conflict`` there is a
-    CONFLICT; a ``NotFound`` while the primary object is gone from the cache, or one
+    controller-runtime unwraps with ``errors.Is``), a ``Conflict`` there is
+    a CONFLICT, a ``TransientError`` (the API failed) an API_FAILURE; a
+    ``NotFound`` while the primary object is gone from the cache, or one
     that names the primary object itself (a write racing its deletion,
     before the watch delivers it), is a SUCCESS: it was deleted meanwhile.
     A non-Result return is an ERROR.
@@ -92,6 +110,8 @@ def invoke(fn: ReconcileFunc, request: Request, ctx: Context) -> tuple[Outcome, 
             return Outcome.TERMINAL, exc
         if _caused_by(exc, Conflict):
             return Outcome.CONFLICT, exc
+        if _caused_by(exc, TransientError):
+            return Outcome.API_FAILURE, exc
         not_found = _cause_of(exc, NotFound)
         if not_found is not None and (_names(not_found, request) or ctx.get() is None):
             return Outcome.SUCCESS, None
@@ -136,6 +156,15 @@ def _names(exc: BaseException, request: Request) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ApiFailing:
+    """A key whose reconciles fail only because the API does: since when, and why."""
+
+    request: Request
+    since: float  # monotonic, on the applier's clock
+    last_error: str
+
+
 class OutcomeApplier:
     """Applies reconcile outcomes for one controller; thread-safe (its parts are)."""
 
@@ -153,6 +182,11 @@ class OutcomeApplier:
         self.metrics = metrics
         self._tracker = tracker
         self._clock = clock
+        self._lock = threading.Lock()
+        # Per key, while it keeps failing: the API failure streak, and the last
+        # error text logged with a traceback (the same text again gets none).
+        self._api_failing: dict[Request, ApiFailing] = {}
+        self._last_logged: dict[Request, str] = {}
 
     def apply(
         self,
@@ -169,7 +203,10 @@ class OutcomeApplier:
         """
         m = self.metrics
         m.result(outcome)
+        if outcome is not Outcome.API_FAILURE:
+            self._end_api_streak(request)
         if outcome.succeeded:
+            self._forget_logged(request)
             if self.quarantine.succeeded(request):
                 logger.info("released from quarantine by a successful reconcile")
             self._tracker.completed(success=True)
@@ -182,25 +219,30 @@ class OutcomeApplier:
                 self.queue.add_after(request, float(detail))
             return
         m.errors.inc()
+        error = detail if isinstance(detail, BaseException) else RuntimeError(str(detail))
         if outcome is Outcome.CONFLICT:
             logger.info("status conflict; retrying once the cache catches up error=%s", detail)
             self.queue.add_rate_limited(request)
+            return
+        if outcome is Outcome.API_FAILURE:
+            self._api_failure(request, error, logger)
             return
         if outcome is Outcome.PANIC:
             m.panics.inc()
         if outcome is Outcome.TERMINAL:
             m.terminal_errors.inc()
-        error = detail if isinstance(detail, BaseException) else RuntimeError(str(detail))
         entry = self.quarantine.record_failure(
             request, error, generation, self._clock.time(), terminal=outcome is Outcome.TERMINAL
         )
         if entry is None:
             logger.warning(
-                "reconcile failed; retrying with back-off attempt=%d max_retries=%d",
-                self.quarantine.attempts(request), self.quarantine.max_retries, exc_info=error,
+                "reconcile failed; retrying with back-off attempt=%d max_retries=%d error=%s",
+                self.quarantine.attempts(request), self.quarantine.max_retries, error,
+                exc_info=self._traceback_once(request, error),
             )  # fmt: skip
             self.queue.add_rate_limited(request)
             return
+        self._forget_logged(request)
         self.queue.forget(request)
         logger.warning(
             "quarantined: no retries until its generation changes or it is requeued "
@@ -208,3 +250,52 @@ class OutcomeApplier:
             entry.attempts, entry.generation, outcome is Outcome.TERMINAL, entry.last_error,
             exc_info=error,
         )  # fmt: skip
+
+    def _api_failure(
+        self,
+        request: Request,
+        error: BaseException,
+        logger: logging.Logger | logging.LoggerAdapter,
+    ) -> None:
+        retry_after = retry_after_of(_cause_of(error, TransientError) or error)
+        now = self._clock.monotonic()
+        text = describe_error(error)
+        with self._lock:
+            streak = self._api_failing.get(request)
+            since = now if streak is None else streak.since
+            self._api_failing[request] = ApiFailing(request, since, text)
+        logger.warning(
+            "API failure; retrying with back-off, not counted toward quarantine "
+            "failing_for=%.3f retry_after=%s error=%s",
+            now - since, retry_after, error,
+            exc_info=self._traceback_once(request, error),
+        )  # fmt: skip
+        self.queue.add_rate_limited(request, not_before=retry_after or 0.0)
+
+    def api_failing(self, longer_than: float) -> list[ApiFailing]:
+        """Keys whose reconciles have failed only on the API for ``longer_than`` seconds.
+
+        Oldest first. A key leaves the list at its next outcome that is not
+        an API failure (a success, its own error, a conflict).
+        """
+        now = self._clock.monotonic()
+        with self._lock:
+            streaks = list(self._api_failing.values())
+        return sorted((s for s in streaks if now - s.since >= longer_than), key=lambda s: s.since)
+
+    def _end_api_streak(self, request: Request) -> None:
+        with self._lock:
+            self._api_failing.pop(request, None)
+
+    def _traceback_once(self, request: Request, error: BaseException) -> BaseException | None:
+        """The exception to log with a traceback: on a key's first failure or a new error."""
+        text = describe_error(error)
+        with self._lock:
+            if self._last_logged.get(request) == text:
+                return None
+            self._last_logged[request] = text
+        return error
+
+    def _forget_logged(self, request: Request) -> None:
+        with self._lock:
+            self._last_logged.pop(request, None)

@@ -7,16 +7,19 @@ leaves when
 * its primary object shows a different ``metadata.generation`` than the
   one that failed (its spec was fixed in Git; a deleted object counts as
   different, and reconciling it is a success),
-* someone calls the requeue API (:meth:`Quarantine.release`), or
-* it reconciles successfully for any other reason.
+* or someone calls the requeue API (:meth:`Quarantine.release`).
+
+Nothing else releases it: events and resyncs at the same generation do
+not admit it (see :mod:`.intake`), so it is never reconciled meanwhile.
 
 While quarantined, events carrying the same generation (status writes by
 others, label-only edits, resyncs) do not enqueue it. The same check runs
 when a worker dequeues the key, so an event that raced with the failure
 that quarantined it is still judged by generation, never lost.
 
-Conflicts are not failures here: the controller retries them without
-calling :meth:`record_failure` (the watch brings the newer object).
+Conflicts and failures of the API itself are not failures here: the
+controller retries them without calling :meth:`record_failure` (the watch
+brings the newer object; the API recovers). See :mod:`.outcomes`.
 
 Quarantine lives in memory: after a restart every key gets a fresh start,
 and a still-broken one comes back within ``max_retries`` attempts.
@@ -83,7 +86,7 @@ class Quarantine:
             entry = QuarantineEntry(
                 request=request,
                 attempts=failures.count,
-                last_error=_describe(error),
+                last_error=describe_error(error),
                 since=now,
                 generation=generation,
             )
@@ -136,7 +139,8 @@ class Quarantine:
             return len(self._entries)
 
 
-def _describe(error: BaseException | str) -> str:
+def describe_error(error: BaseException | str) -> str:
+    """``Type: message`` for an exception (what quarantine entries and logs record)."""
     if isinstance(error, str):
         return error
     text = str(error)

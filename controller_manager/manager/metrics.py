@@ -25,12 +25,12 @@ import threading
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from controller_manager.client.status import STATUS_RESULTS
 from controller_manager.clock import REAL_CLOCK, Clock
 from controller_manager.controller.metrics import PerRegistry
 
 WATCH_EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED", "BOOKMARK")
 WATCH_REASONS = ("initial", "expired", "error", "ended")
-STATUS_RESULTS = ("ok", "noop", "conflict", "not_found", "forbidden", "error")
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,8 @@ class RuntimeMetrics(PerRegistry):
         )
         self.status_writes = Counter(
             "controller_manager_status_writes_total",
-            "Status writes by kind and result (ok, noop, conflict, not_found, forbidden, error)",
+            "Status writes by kind and result (ok, noop, conflict, not_found, forbidden, "
+            "unavailable, rate_limited, error)",
             ["kind", "result"],
             registry=registry,
         )

@@ -34,15 +34,17 @@ class RateLimitingQueue(DelayingQueue[T]):
             rate_limiter = default_controller_rate_limiter(clock=clock)
         self.rate_limiter: RateLimiter = rate_limiter
 
-    def add_rate_limited(self, item: T) -> None:
-        """Add ``item`` after the delay its limiter gives; never blocks.
+    def add_rate_limited(self, item: T, not_before: float = 0.0) -> None:
+        """Add ``item`` after the delay its limiter gives, or ``not_before`` if longer.
 
-        Counts one more failure of the item. Ignored once shutting down
-        (and then no failure is counted).
+        Never blocks. Counts one more failure of the item. ``not_before``
+        (seconds) is a floor the caller was told to respect, such as a
+        server's ``Retry-After``. Ignored once shutting down (and then no
+        failure is counted).
         """
         if self.shutting_down():
             return
-        self.add_after(item, self.rate_limiter.when(item))
+        self.add_after(item, max(self.rate_limiter.when(item), not_before))
 
     def forget(self, item: T) -> None:
         """Clear the item's failure count; does not remove it from the queue."""
