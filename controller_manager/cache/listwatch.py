@@ -54,6 +54,15 @@ class TransientError(ListWatchError):
     """
 
 
+class MalformedWatchError(TransientError):
+    """The watch broke the contract at a position: an event that cannot be decoded.
+
+    Transient, but not always cured by retrying: a watch resumed from the
+    same cursor may replay the same bad event. The reflector relists once
+    the same cursor has failed this way a few times in a row.
+    """
+
+
 MAX_RETRY_AFTER = 300.0
 """The longest server-requested pause (``Retry-After``) anything here honours."""
 

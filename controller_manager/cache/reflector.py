@@ -20,6 +20,13 @@ One named thread per reflector runs this loop until stopped:
      something unexpected, which is logged with its traceback) -- back off,
      then watch again from the same cursor; a failing list is retried as a
      list;
+   * with :class:`~.listwatch.MalformedWatchError` (an event that cannot
+     be decoded) -- like any transient failure, except that once the same
+     cursor has failed this way :data:`UNDECODABLE_RELIST_AFTER` times in a
+     row, the reflector lists again (reason ``undecodable_event``): a
+     resumed watch replays the same bad event forever, while the list
+     shows the true state (a vanished object becomes a tombstone) and
+     moves the cursor past it;
    * normally but within one second and with no event -- counted as a
      failure (back off), so a server that accepts then closes at once is
      not hammered.
@@ -44,6 +51,7 @@ from controller_manager.cache.listwatch import (
     ExpiredError,
     ListerWatcher,
     ListWatchError,
+    MalformedWatchError,
     Object,
     Watch,
     WatchEvent,
@@ -61,14 +69,42 @@ REASON_INITIAL = "initial"
 REASON_EXPIRED = "expired"
 REASON_ERROR = "error"
 REASON_ENDED = "ended"
+REASON_UNDECODABLE = "undecodable_event"
+WATCH_RESTART_REASONS = (REASON_EXPIRED, REASON_ERROR, REASON_ENDED)
+"""Every reason ``on_watch_restart`` is called with."""
+RELIST_REASONS = (REASON_INITIAL, REASON_EXPIRED, REASON_ERROR, REASON_UNDECODABLE)
+"""Every reason ``on_relist`` is called with."""
+
+UNDECODABLE_RELIST_AFTER = 3
+"""Failures to decode at one cursor, in a row, after which the reflector relists."""
+
+
+class _Streak:
+    """Consecutive failures at one cursor (a different cursor starts over)."""
+
+    __slots__ = ("_cursor", "_failures")
+
+    def __init__(self) -> None:
+        self._cursor: str | None = None
+        self._failures = 0
+
+    def count(self, cursor: str) -> int:
+        """Count one failure at ``cursor``; return the failures in a row there."""
+        if cursor != self._cursor:
+            self._cursor, self._failures = cursor, 0
+        self._failures += 1
+        return self._failures
+
+    def reset(self) -> None:
+        self._cursor, self._failures = None, 0
 
 
 class ReflectorObserver(Protocol):
     """Hooks for metrics; every method is optional and defaults to a no-op.
 
     Called from the reflector's thread; an exception raised here is logged
-    and ignored. Reasons are ``"initial"``, ``"expired"``, ``"error"`` and
-    ``"ended"``.
+    and ignored. Reasons are :data:`WATCH_RESTART_REASONS` and
+    :data:`RELIST_REASONS`.
     """
 
     def on_event(self, event_type: str) -> None:
@@ -78,7 +114,7 @@ class ReflectorObserver(Protocol):
         """A watch ended or failed to open (``"ended"``, ``"expired"``, ``"error"``)."""
 
     def on_relist(self, reason: str) -> None:
-        """A list is about to be made (``"initial"``, ``"expired"``, ``"error"``)."""
+        """A list is about to be made (one of :data:`RELIST_REASONS`)."""
 
 
 class ReflectorStore(Protocol):
@@ -119,6 +155,7 @@ class Reflector:
             DELETED: store.delete,
         }
         self._retry_after: float | None = None
+        self._last_failure = ""  # the last watch failure, for the relist log line
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._last_rv = ""
@@ -192,6 +229,7 @@ class Reflector:
         list_reason: str | None = None if self._resume else REASON_INITIAL
         last_list_reason: str | None = None
         events_since_list = 0
+        undecodable = _Streak()
         while not self._stop.is_set():
             if list_reason is not None:
                 if not self._list(list_reason):
@@ -205,6 +243,21 @@ class Reflector:
             events_since_list += events
             if outcome == "stopped":
                 return
+            if outcome == REASON_UNDECODABLE:
+                cursor = self.last_sync_resource_version()
+                if undecodable.count(cursor) >= UNDECODABLE_RELIST_AFTER:
+                    log.warning(
+                        "undecodable event repeats at one cursor; relisting reflector=%s "
+                        "resource_version=%s failures=%d reason=%s",
+                        self.name, cursor, UNDECODABLE_RELIST_AFTER, self._last_failure,
+                    )  # fmt: skip
+                    self._notify("on_watch_restart", REASON_ERROR)
+                    undecodable.reset()
+                    list_reason = REASON_UNDECODABLE
+                    continue
+                outcome = REASON_ERROR
+            else:
+                undecodable.reset()
             self._notify("on_watch_restart", outcome)
             if outcome == REASON_EXPIRED:
                 log.warning(
@@ -280,6 +333,9 @@ class Reflector:
                 return "stopped", events
             _log_failure(self.name, "watch", exc)
             self._retry_after = retry_after_of(exc)
+            self._last_failure = str(exc)
+            if isinstance(exc, MalformedWatchError):
+                return REASON_UNDECODABLE, events
             return REASON_ERROR, events
         finally:
             with self._lock:

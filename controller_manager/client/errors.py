@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller_manager.cache.listwatch import ExpiredError, TransientError
+from controller_manager.cache.listwatch import ExpiredError, MalformedWatchError, TransientError
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,8 +193,12 @@ class StreamStalled(Unavailable):
     default_code = "STREAM_STALLED"
 
 
-class MalformedStream(Unavailable):
-    """A watch frame or event broke the contract, or the stream ended without ``complete``."""
+class MalformedStream(Unavailable, MalformedWatchError):
+    """A watch frame or event broke the contract, or the stream ended without ``complete``.
+
+    A :class:`~controller_manager.cache.listwatch.MalformedWatchError`: the
+    reflector relists when one keeps failing at the same cursor.
+    """
 
     default_code = "MALFORMED_STREAM"
 

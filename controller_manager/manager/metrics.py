@@ -25,12 +25,14 @@ import threading
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from controller_manager.cache.reflector import RELIST_REASONS, WATCH_RESTART_REASONS
 from controller_manager.client.status import STATUS_RESULTS
 from controller_manager.clock import REAL_CLOCK, Clock
 from controller_manager.controller.metrics import PerRegistry
 
 WATCH_EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED", "BOOKMARK")
-WATCH_REASONS = ("initial", "expired", "error", "ended")
+# Every reason either hook may report, so each series exists at 0 from the start.
+WATCH_REASONS = tuple(dict.fromkeys((*RELIST_REASONS, *WATCH_RESTART_REASONS)))
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ class RuntimeMetrics(PerRegistry):
         )
         self.relists = Counter(
             "controller_manager_relists_total",
-            "Full lists, by kind and reason (initial, expired, error, ended)",
+            "Full lists, by kind and reason (initial, expired, error, undecodable_event)",
             ["kind", "reason"],
             registry=registry,
         )
