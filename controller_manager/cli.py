@@ -5,6 +5,11 @@ a runtime failure or a second signal, 2 for any configuration problem
 (bad flags, bad file, unknown import path, a kind the API does not serve),
 always before anything has started serving.
 
+Everything the CLI prints itself (config errors, a failed check against
+the API) goes through the same :class:`~controller_manager.redact.Redactor`
+as the log handler, the token source and the HTTP servers: an API error
+quoting the token reaches the terminal as ``[REDACTED]``.
+
 Flags override the file. Like ``python -m``, the current directory is put
 on ``sys.path`` so reconcilers written next to the config
 (``examples.reconcilers.taxonomy:reconcile``) import without PYTHONPATH.
@@ -29,7 +34,8 @@ from controller_manager.config import (
     parse_bind_address,
     parse_duration,
 )
-from controller_manager.logs import add_secrets, configure_logging
+from controller_manager.logs import configure_logging
+from controller_manager.redact import Redactor
 
 __all__ = ["build_parser", "main"]
 
@@ -98,7 +104,7 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> None:
 
 
 def _secrets(config: Config) -> list[str]:
-    """Every token the config can lead to, for the log redaction filter."""
+    """Every token the config can lead to, registered before anything can print one."""
     found = [config.api.token, config.health.admin_token]
     for env in (config.api.token_env, config.health.admin_token_env):
         if env:
@@ -111,9 +117,13 @@ def _secrets(config: Config) -> list[str]:
     return [s for s in found if s]
 
 
-def _report(err: ConfigError) -> None:
+def _report(err: ConfigError, redactor: Redactor) -> None:
     for each in err.errors:
-        print(f"config error: {each}", file=sys.stderr)
+        _error(f"config error: {each}", redactor)
+
+
+def _error(text: str, redactor: Redactor) -> None:
+    print(redactor.redact(text), file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,14 +135,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
-    configure_logging(args.log_level or "info", args.log_format or "text")
+    redactor = Redactor()
+    configure_logging(args.log_level or "info", args.log_format or "text", redactor=redactor)
     try:
         config = load_config(args.config, resolve=True)
         _apply_overrides(config, args)
     except ConfigError as err:
-        _report(err)
+        _report(err, redactor)
         return EXIT_CONFIG
-    configure_logging(config.logging.level, config.logging.format, secrets=_secrets(config))
+    redactor.add(*_secrets(config))
+    configure_logging(config.logging.level, config.logging.format, redactor=redactor)
 
     if args.check_config and args.offline:
         print(f"{args.config}: OK (kinds not checked: --offline)")
@@ -140,23 +152,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from controller_manager.manager import Manager  # heavy: only once the config is good
 
-    manager = Manager(config)
+    manager = Manager(config, redactor=redactor)
     if args.check_config:
         try:
             manager.check_api()
         except ConfigError as err:
-            _report(err)
+            _report(err, redactor)
             return EXIT_CONFIG
         except Exception as exc:  # the API is unreachable, a port is taken, ...
-            print(f"error: cannot check {args.config} against the API: {exc}", file=sys.stderr)
+            _error(f"error: cannot check {args.config} against the API: {exc}", redactor)
             return EXIT_FAILURE
         finally:
             manager.stop(timeout=10.0)
         print(f"{args.config}: OK")
         return EXIT_OK
-    add_secrets(*_secrets(config))
     try:
         return manager.run()
     except ConfigError as err:
-        _report(err)
+        _report(err, redactor)
         return EXIT_CONFIG

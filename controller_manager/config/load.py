@@ -11,16 +11,19 @@ from controller_manager.config.checks import check_config, resolve_imports
 from controller_manager.config.decode import decode_section
 from controller_manager.config.errors import ConfigError, ErrorCollector
 from controller_manager.config.schema import Config
+from controller_manager.config.yamlsafe import MAX_NODES, safe_load
 
 __all__ = ["load_config"]
 
 
-def load_config(path: str | Path, *, resolve: bool = False) -> Config:
+def load_config(path: str | Path, *, resolve: bool = False, max_nodes: int = MAX_NODES) -> Config:
     """Read, parse and validate ``path``; raise :class:`ConfigError` on any problem.
 
     With ``resolve=True`` also import every reconciler and map function
     (:func:`resolve_imports`), so a typo in an import path fails here and
-    not after the caches have synced.
+    not after the caches have synced. A document with more than
+    ``max_nodes`` nodes once its aliases are expanded is refused
+    (:mod:`.yamlsafe`): an alias bomb fails here, not at start.
     """
     path = Path(path)
     try:
@@ -28,7 +31,7 @@ def load_config(path: str | Path, *, resolve: bool = False) -> Config:
     except OSError as exc:
         raise ConfigError(path, "", f"cannot read the file: {exc.strerror or exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text, max_nodes=max_nodes)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"

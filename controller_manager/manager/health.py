@@ -31,6 +31,7 @@ from controller_manager.controller import Controller
 from controller_manager.controller.quarantine import QuarantineEntry
 from controller_manager.manager.httpserver import CheckFn
 from controller_manager.reconcile import Request
+from controller_manager.redact import Redactor
 
 __all__ = ["Probes", "entry_to_json"]
 
@@ -42,8 +43,10 @@ def _rfc3339(ts: float | None) -> str | None:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
-def entry_to_json(controller: str, entry: QuarantineEntry) -> dict[str, Any]:
-    """One quarantined item as the poison API shows it."""
+def entry_to_json(
+    controller: str, entry: QuarantineEntry, redactor: Redactor | None = None
+) -> dict[str, Any]:
+    """One quarantined item as the poison API shows it; ``lastError`` goes through ``redactor``."""
     req = entry.request
     return {
         "controller": controller,
@@ -52,7 +55,7 @@ def entry_to_json(controller: str, entry: QuarantineEntry) -> dict[str, Any]:
         "name": req.name,
         "key": req.key,
         "attempts": entry.attempts,
-        "lastError": entry.last_error,
+        "lastError": redactor.redact(entry.last_error) if redactor else entry.last_error,
         "since": _rfc3339(entry.since),
         "generation": entry.generation,
     }
@@ -62,7 +65,9 @@ class Probes:
     """The manager's :class:`~controller_manager.manager.httpserver.ProbeBackend`.
 
     Reads live state through callables, so it can be built before the
-    informers and controllers exist and never holds stale lists.
+    informers and controllers exist and never holds stale lists. Every
+    ``lastError`` and debug value it hands out passes through ``redactor``
+    (the HTTP server scrubs the whole answer again).
     """
 
     def __init__(
@@ -72,7 +77,9 @@ class Probes:
         controllers: Callable[[], Sequence[Controller]],
         controllers_started: Callable[[], bool],
         stopping: Callable[[], bool],
+        redactor: Redactor | None = None,
     ) -> None:
+        self._redactor = redactor if redactor is not None else Redactor()
         self._informers = informers
         self._controllers = controllers
         self._started = controllers_started
@@ -116,13 +123,13 @@ class Probes:
             info = dict(ctl.debug_info())
             info["last_success_time"] = _rfc3339(info.get("last_success_time"))
             out[ctl.name] = info
-        return out
+        return dict(self._redactor.redact_doc(out))
 
     def poisoned(self, kind: str | None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         for ctl in self._controllers():
             if kind is None or ctl.kind == kind:
-                items.extend(entry_to_json(ctl.name, e) for e in ctl.quarantined())
+                items.extend(entry_to_json(ctl.name, e, self._redactor) for e in ctl.quarantined())
         return items
 
     def requeue(self, namespace: str | None, kind: str, name: str) -> bool:

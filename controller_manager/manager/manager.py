@@ -54,9 +54,8 @@ from controller_manager.config import (
     resolve_imports,
 )
 from controller_manager.controller import Controller
-from controller_manager.logs import add_secrets
 from controller_manager.manager.health import Probes
-from controller_manager.manager.httpserver import HTTPServer, ProbeApp, metrics_app
+from controller_manager.manager.httpserver import HTTPServer, ProbeApp, ServerLimits, metrics_app
 from controller_manager.manager.metrics import RuntimeMetrics
 from controller_manager.manager.wiring import (
     client_cert,
@@ -64,6 +63,7 @@ from controller_manager.manager.wiring import (
     controller_options,
     informer_keys,
 )
+from controller_manager.redact import Redactor
 
 # client_pool_size and informer_keys live in wiring; still public here.
 __all__ = ["Manager", "client_pool_size", "informer_keys"]
@@ -84,6 +84,11 @@ class Manager:
     manager never uses prometheus_client's global registry, so several
     managers can share a process in tests). ``reconcilers`` maps import
     paths to objects, overriding imports (tests inject stubs this way).
+    ``redactor`` is the process's shared
+    :class:`~controller_manager.redact.Redactor` (pass the one given to
+    :func:`~controller_manager.logs.configure_logging`): the manager
+    registers every token it learns with it and the client's token source
+    every token it reads, and the HTTP servers scrub their answers with it.
     """
 
     def __init__(
@@ -92,8 +97,10 @@ class Manager:
         *,
         registry: CollectorRegistry | None = None,
         reconcilers: dict[str, Any] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.config = config
+        self.redactor = redactor if redactor is not None else Redactor()
         self.registry = registry if registry is not None else _process_registry()
         self.runtime_metrics = RuntimeMetrics.for_registry(self.registry)
         self._overrides = dict(reconcilers or {})
@@ -117,6 +124,7 @@ class Manager:
             controllers=lambda: list(self.controllers),
             controllers_started=lambda: self._controllers_started,
             stopping=lambda: self._stopping,
+            redactor=self.redactor,
         )
 
     # -- start -------------------------------------------------------------
@@ -187,7 +195,7 @@ class Manager:
             url = self.api_server.url
             if not (api.token or api.token_env or api.token_file):
                 token = self.api_server.token
-            add_secrets(self.api_server.token, getattr(self.api_server, "admin_token", None))
+            self.redactor.add(self.api_server.token, getattr(self.api_server, "admin_token", None))
             log.info("embedded API started url=%s", url)
         assert url is not None  # guaranteed by config validation
         self.client = Client(
@@ -201,6 +209,9 @@ class Manager:
             read_timeout=api.timeout,
             heartbeat_timeout=api.heartbeat_timeout,
             pool_size=client_pool_size(self.config),
+            max_answer_bytes=api.max_answer_bytes,
+            max_frame_bytes=api.max_frame_bytes,
+            redactor=self.redactor,
         )
         return self.client
 
@@ -224,17 +235,32 @@ class Manager:
             self.controllers.append(controller)
 
     def _start_http(self) -> None:
-        bind = parse_bind_address(self.config.metrics.bind_address)
+        metrics, health = self.config.metrics, self.config.health
+        bind = parse_bind_address(metrics.bind_address)
         if bind is not None:
-            self.metrics_server = HTTPServer("metrics", bind, metrics_app(self.registry))
+            self.metrics_server = HTTPServer(
+                "metrics",
+                bind,
+                metrics_app(self.registry),
+                limits=ServerLimits(metrics.max_connections, metrics.request_timeout),
+                allowed_hosts=metrics.allowed_hosts,
+                redactor=self.redactor,
+            )
             self.metrics_server.start()
-        bind = parse_bind_address(self.config.health.bind_address)
+        bind = parse_bind_address(health.bind_address)
         if bind is not None:
-            token = self.config.health.admin_token
-            if self.config.health.admin_token_env:
-                token = os.environ.get(self.config.health.admin_token_env) or None
-            add_secrets(token)
-            self.probe_server = HTTPServer("probes", bind, ProbeApp(self.probes, token))
+            token = health.admin_token
+            if health.admin_token_env:
+                token = os.environ.get(health.admin_token_env) or None
+            self.redactor.add(token)
+            self.probe_server = HTTPServer(
+                "probes",
+                bind,
+                ProbeApp(self.probes, token),
+                limits=ServerLimits(health.max_connections, health.request_timeout),
+                allowed_hosts=health.allowed_hosts,
+                redactor=self.redactor,
+            )
             self.probe_server.start()
 
     def _start_informers(self) -> None:
