@@ -159,6 +159,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False  # stop() shuts connections and joins with a bound instead
+    request_queue_size = 128  # the stdlib's 5 makes a burst of connects wait for SYN retries
 
     def __init__(
         self,
