@@ -22,6 +22,10 @@ stdlib (a scrape every few seconds does not justify an ASGI stack):
   bound ``413``, a chunked body ``411``; each closes the connection, no
   traceback is printed. A body within the bound is read whole before the
   route runs, so a keep-alive connection stays in sync.
+
+It also holds the address rules both servers apply: :func:`host_allowed`
+(the ``Host``/``Origin`` check against DNS rebinding) and
+:func:`is_loopback` (whether a bind address deserves a warning).
 """
 
 from __future__ import annotations

@@ -104,7 +104,8 @@ def test_a_config_error_about_a_token_never_echoes_its_value(
     if key == "api.token":
         text = f"api:\n  url: 'http://127.0.0.1:1'\n  token: {yaml_value}\n"
     else:
-        text = f"api: {{url: 'http://127.0.0.1:1', token_env: T}}\nhealth:\n  admin_token: {yaml_value}\n"
+        api = "api: {url: 'http://127.0.0.1:1', token_env: T}\n"
+        text = f"{api}health:\n  admin_token: {yaml_value}\n"
     path = write_config(text)
     with pytest.raises(ConfigError) as info:
         load_config(path)
