@@ -7,6 +7,11 @@ unknown import path, an unset token variable, a bad embedded tokens file
 or Git branch, a kind the API does not serve), always before anything has
 started serving.
 
+Everything the CLI prints itself (config errors, a failed check against
+the API) goes through the same :class:`~controller_manager.redact.Redactor`
+as the log handler, the token source and the HTTP servers: an API error
+quoting the token reaches the terminal as ``[REDACTED]``.
+
 Flags override the file. Like ``python -m``, the current directory is put
 on ``sys.path``; so are the config's ``python_path`` directories (by
 default the config file's own directory), so reconcilers import without
@@ -36,7 +41,8 @@ from controller_manager.config import (
     parse_bind_address,
     parse_duration,
 )
-from controller_manager.logs import add_secrets, configure_logging
+from controller_manager.logs import configure_logging
+from controller_manager.redact import Redactor
 
 __all__ = ["build_parser", "main"]
 
@@ -105,7 +111,7 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> None:
 
 
 def _secrets(config: Config) -> list[str]:
-    """Every token the config can lead to, for the log redaction filter."""
+    """Every token the config can lead to, registered before anything can print one."""
     found = [config.api.token, config.health.admin_token]
     for env in (config.api.token_env, config.health.admin_token_env):
         if env:
@@ -118,9 +124,13 @@ def _secrets(config: Config) -> list[str]:
     return [s for s in found if s]
 
 
-def _report(err: ConfigError) -> None:
+def _report(err: ConfigError, redactor: Redactor) -> None:
     for each in err.errors:
-        print(f"config error: {each}", file=sys.stderr)
+        _error(f"config error: {each}", redactor)
+
+
+def _error(text: str, redactor: Redactor) -> None:
+    print(redactor.redact(text), file=sys.stderr)
 
 
 def _check_embedded_tokens(config: Config) -> None:
@@ -150,15 +160,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
-    configure_logging(args.log_level or "info", args.log_format or "text")
+    redactor = Redactor()
+    configure_logging(args.log_level or "info", args.log_format or "text", redactor=redactor)
     try:
         config = load_config(args.config, resolve=True)
         _apply_overrides(config, args)
         _check_embedded_tokens(config)
     except ConfigError as err:
-        _report(err)
+        _report(err, redactor)
         return EXIT_CONFIG
-    configure_logging(config.logging.level, config.logging.format, secrets=_secrets(config))
+    redactor.add(*_secrets(config))
+    configure_logging(config.logging.level, config.logging.format, redactor=redactor)
 
     if args.check_config and args.offline:
         print(f"{args.config}: OK (kinds not checked: --offline)")
@@ -169,26 +181,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.check_config and config.api.embedded is not None:
         config.api.embedded.port = 0  # checking a config must not need its ports
-    manager = Manager(config)
+    manager = Manager(config, redactor=redactor)
     if args.check_config:
         try:
             manager.check_api()
         except ConfigError as err:
-            _report(err)
+            _report(err, redactor)
             return EXIT_CONFIG
         except APIUnreachable as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            _error(f"error: {exc}", redactor)
             return EXIT_FAILURE
         except Exception as exc:  # the embedded API failed to start, ...
-            print(f"error: cannot check {args.config} against the API: {exc}", file=sys.stderr)
+            _error(f"error: cannot check {args.config} against the API: {exc}", redactor)
             return EXIT_FAILURE
         finally:
             manager.stop(timeout=10.0)
         print(f"{args.config}: OK")
         return EXIT_OK
-    add_secrets(*_secrets(config))
     try:
         return manager.run()
     except ConfigError as err:
-        _report(err)
+        _report(err, redactor)
         return EXIT_CONFIG

@@ -36,6 +36,7 @@ Contract (see ``shared/contract``; ``docs/interfaces.md``):
 
 from controller_manager.client.client import Client
 from controller_manager.client.errors import (
+    AnswerTooLarge,
     ApiError,
     BadRequest,
     Conflict,
@@ -66,6 +67,7 @@ from controller_manager.client.watch import decode_events
 
 __all__ = [
     "UNSET",
+    "AnswerTooLarge",
     "ApiError",
     "BadRequest",
     "Client",

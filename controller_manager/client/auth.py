@@ -3,6 +3,11 @@
 A file source is re-read when the API answers 401, so a token rotated on
 disk (a mounted secret) is picked up without a restart. The token is never
 logged and never appears in a repr or an exception message.
+
+Every value a source reads (the literal, each re-read of the variable or
+file, an invalid one included) is registered with the injected
+:class:`~controller_manager.redact.Redactor` *before* it can be sent, so
+an error that quotes a rotated token is redacted like the first one.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import logging
 import os
 import threading
 from pathlib import Path
+
+from controller_manager.redact import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +33,8 @@ class TokenSource:
     Precedence: ``token`` (a literal), then ``token_env`` (read once, at
     construction and on every :meth:`refresh`), then ``token_file``. With
     none of them, requests are sent without ``Authorization`` and the API
-    answers 401.
+    answers 401. ``redactor`` learns every value read (a private one when
+    None).
     """
 
     def __init__(
@@ -35,8 +43,11 @@ class TokenSource:
         *,
         token_env: str | None = None,
         token_file: str | os.PathLike[str] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
+        self.redactor = redactor if redactor is not None else Redactor()
         if token is not None:
+            self.redactor.add(token, token.strip())
             # A YAML block scalar or a pasted value may end with a newline.
             token = token.strip()
             if not is_valid_token(token):
@@ -77,6 +88,7 @@ class TokenSource:
 
     def _load(self) -> None:
         value = self._read()
+        self.redactor.add(value)
         if value is not None and not is_valid_token(value):
             # Sent as is, it would make requests raise an error quoting the
             # header (token included) or fail to encode it: treat it as

@@ -19,9 +19,10 @@ from controller_manager.client.errors import (
 from controller_manager.client.graphql import KindInfo
 from controller_manager.client.listwatch import ClientListerWatcher
 from controller_manager.client.normalize import normalize_object
-from controller_manager.client.transport import Transport, error_from_response
+from controller_manager.client.transport import MAX_ANSWER_BYTES, Transport, error_from_response
 from controller_manager.client.watch import StreamWatch, watch_variables
 from controller_manager.clock import REAL_CLOCK, Clock
+from controller_manager.redact import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,13 @@ class Client:
     a watch stream. Reads retry transient failures up to ``max_retries``
     times with jittered exponential back-off (``backoff_base`` doubling up
     to ``backoff_max``), sleeping on ``clock``.
+
+    ``max_answer_bytes`` bounds one query answer (decompressed) and
+    ``max_frame_bytes`` one watch frame (both 16 MiB by default, as
+    client-go's ErrObjectTooLarge): past them a query raises
+    :class:`AnswerTooLarge` and a watch :class:`MalformedStream`.
+    ``redactor`` learns every token the token source reads (shared with
+    the log handler by the manager; a private one when None).
     """
 
     def __init__(
@@ -79,12 +87,20 @@ class Client:
         backoff_base: float = 0.2,
         backoff_max: float = 10.0,
         max_list_restarts: int = 3,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        max_frame_bytes: int = MAX_ANSWER_BYTES,
+        redactor: Redactor | None = None,
     ) -> None:
+        if max_frame_bytes < 1:
+            raise ValueError(f"max_frame_bytes must be >= 1, got {max_frame_bytes}")
         self.heartbeat_timeout = heartbeat_timeout
         self.max_list_restarts = max_list_restarts
+        self.max_frame_bytes = max_frame_bytes
+        tokens = TokenSource(token, token_env=token_env, token_file=token_file, redactor=redactor)
+        self.redactor = tokens.redactor
         self.transport = Transport(
             url,
-            tokens=TokenSource(token, token_env=token_env, token_file=token_file),
+            tokens=tokens,
             ca_file=ca_file,
             client_cert=client_cert,
             connect_timeout=connect_timeout,
@@ -93,6 +109,7 @@ class Client:
             max_retries=max_retries,
             backoff_base=backoff_base,
             backoff_max=backoff_max,
+            max_answer_bytes=max_answer_bytes,
             clock=clock,
         )
 
@@ -120,8 +137,9 @@ class Client:
 
     def _query(self, body: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         response = self.transport.post("/graphql", body, context)
+        content = self.transport.read(response, context)
         try:
-            payload = json.loads(response.content)
+            payload = json.loads(content)
         except ValueError as exc:
             raise Unavailable(f"answer is not JSON: {exc}", context=context) from None
         return graphql.raise_for_errors(payload, context)
@@ -245,11 +263,11 @@ class Client:
         # Media types are case-insensitive (RFC 9110 8.3.1).
         media_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         if media_type != "text/event-stream":
-            err = error_from_response(response, context)
+            err = error_from_response(response, context, self.transport.max_answer_bytes)
             response.close()
             raise err
         log.debug("watch_opened %s resource_version=%s", context, resource_version)
-        return StreamWatch(response, context)
+        return StreamWatch(response, context, max_frame_bytes=self.max_frame_bytes)
 
     def lister_watcher(
         self, kind: str, namespace: str | None = None, selector: Selector | None = None

@@ -14,7 +14,8 @@ reacts right without knowing about HTTP:
   :class:`~controller_manager.cache.listwatch.ExpiredError` (list again);
 * :class:`Unavailable`, :class:`RateLimited`, :class:`SlowConsumer`,
   :class:`ConnectionFailed`, :class:`StreamStalled`, :class:`MalformedStream`
-  are :class:`~controller_manager.cache.listwatch.TransientError`
+  and :class:`AnswerTooLarge` are
+  :class:`~controller_manager.cache.listwatch.TransientError`
   (back off, then retry from the same cursor).
 """
 
@@ -201,6 +202,16 @@ class MalformedStream(Unavailable, MalformedWatchError):
     """
 
     default_code = "MALFORMED_STREAM"
+
+
+class AnswerTooLarge(ApiError, TransientError):
+    """A query answer passed the client's ``max_answer_bytes`` (client-go's ErrObjectTooLarge).
+
+    Not retried by the client (the same query would get the same answer);
+    the reflector backs off and lists again like after any transient error.
+    """
+
+    default_code = "ANSWER_TOO_LARGE"
 
 
 _BY_CODE: dict[str, type[ApiError]] = {

@@ -14,6 +14,11 @@
   before the request could have been sent (connection refused, connect
   timeout): a read timeout or a reset after sending may mean the write
   landed, so it is surfaced instead.
+* Answers are bounded (:func:`read_answer`): every request is sent
+  streaming and its body read in pieces, decompressed as it comes, up to
+  ``max_answer_bytes`` (default 16 MiB, client-go's ErrObjectTooLarge
+  bound); past it the connection is dropped and :class:`AnswerTooLarge`
+  raised. A 510 KiB gzip answer cannot become gigabytes in memory.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from requests.adapters import HTTPAdapter
 from controller_manager._version import __version__
 from controller_manager.client.auth import TokenSource
 from controller_manager.client.errors import (
+    AnswerTooLarge,
     ApiError,
     ConnectionFailed,
     RateLimited,
@@ -53,6 +59,10 @@ T = TypeVar("T")
 
 USER_AGENT = f"controller-manager/{__version__} python-requests/{requests.__version__}"
 MAX_RETRY_AFTER = 60.0
+#: Default bound on one query answer (decompressed) and one watch frame.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+#: Read size for answers: big enough that a large list page is a few reads.
+ANSWER_CHUNK = 256 * 1024
 
 _STATUS_CODES = {
     400: "BAD_USER_INPUT",
@@ -111,15 +121,55 @@ def _sent_before_failure(exc: requests.RequestException) -> bool:
     )
 
 
-def error_from_response(response: requests.Response, context: RequestContext) -> ApiError:
-    """Map a non-200 answer (a plain JSON body) to its typed error."""
+def read_answer(response: requests.Response, limit: int, context: RequestContext) -> bytes:
+    """Return the (decompressed) body of a streaming ``response``, at most ``limit`` bytes.
+
+    Raise :class:`AnswerTooLarge` (after closing the response, so the rest
+    is never read) when the body passes ``limit``, and
+    :class:`ConnectionFailed` when it breaks off or goes silent. Reading
+    in bounded pieces is what keeps a gzip bomb bounded: urllib3 inflates
+    at most one piece at a time.
+    """
+    declared = response.headers.get("Content-Length", "")
+    if (
+        declared.isdigit()
+        and int(declared) > limit
+        and not response.headers.get("Content-Encoding")
+    ):
+        response.close()
+        raise AnswerTooLarge(
+            f"answer of {declared} bytes is larger than max_answer_bytes={limit}", context=context
+        )
+    parts: list[bytes] = []
+    size = 0
+    try:
+        for part in response.iter_content(ANSWER_CHUNK):
+            size += len(part)
+            if size > limit:
+                response.close()
+                raise AnswerTooLarge(
+                    f"answer is larger than max_answer_bytes={limit}", context=context
+                )
+            parts.append(part)
+    except requests.RequestException as exc:
+        response.close()
+        raise ConnectionFailed(
+            f"answer broken: {type(exc).__name__}: {exc}", context=context
+        ) from exc
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def error_from_response(
+    response: requests.Response, context: RequestContext, limit: int = MAX_ANSWER_BYTES
+) -> ApiError:
+    """Map a non-200 answer (a plain JSON body, read up to ``limit`` bytes) to its typed error."""
     code: str | None = None
     message = f"HTTP {response.status_code}"
     try:
-        body: Any = response.json()
-    except (ValueError, requests.RequestException):
-        # Not JSON, or (a streaming answer) the body broke off or went
-        # silent: the status code alone decides. Never an untyped error.
+        body: Any = json.loads(read_answer(response, limit, context))
+    except (ValueError, ApiError):
+        # Not JSON, too large, or (a streaming answer) the body broke off or
+        # went silent: the status code alone decides. Never an untyped error.
         body = None
     if isinstance(body, dict):
         errors = body.get("errors")
@@ -157,8 +207,11 @@ class Transport:
         max_retries: int = 5,
         backoff_base: float = 0.2,
         backoff_max: float = 10.0,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
         clock: Clock = REAL_CLOCK,
     ) -> None:
+        if max_answer_bytes < 1:
+            raise ValueError(f"max_answer_bytes must be >= 1, got {max_answer_bytes}")
         self.url = url.rstrip("/")
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https"):
@@ -180,6 +233,7 @@ class Transport:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_retries = max_retries
+        self.max_answer_bytes = max_answer_bytes
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.clock = clock
@@ -226,7 +280,7 @@ class Transport:
                 data=data,
                 headers=self._headers(stream),
                 timeout=timeout,
-                stream=stream,
+                stream=True,  # every body is read bounded: read_answer
             )
         except requests.RequestException as exc:
             raise ConnectionFailed(
@@ -246,10 +300,11 @@ class Transport:
     ) -> requests.Response:
         """Send one POST (plus one more after a 401 and a token re-read).
 
-        Return the 200 response (streaming when ``stream``); raise the typed
-        error for any other status and :class:`ConnectionFailed` when no
-        answer came (its ``sent`` attribute says whether the request may
-        have reached the server).
+        Return the 200 response, always streaming: read a query's body with
+        :meth:`read`, iterate a watch's. Raise the typed error for any other
+        status and :class:`ConnectionFailed` when no answer came (its
+        ``sent`` attribute says whether the request may have reached the
+        server).
         """
         if self.closed.is_set():
             raise ConnectionFailed("client is closed", context=context)
@@ -258,13 +313,20 @@ class Transport:
             response = self._post_once(path, body, context, stream, read_timeout)
             if response.status_code == 200:
                 return response
-            err = error_from_response(response, context)
+            err = error_from_response(response, context, self.max_answer_bytes)
             response.close()
             if isinstance(err, Unauthenticated) and not refreshed and self.tokens.refreshable:
                 refreshed = True
                 self.tokens.refresh()
                 continue
             raise err
+
+    def read(self, response: requests.Response, context: RequestContext) -> bytes:
+        """Return a query answer's body, bounded by ``max_answer_bytes`` (:func:`read_answer`)."""
+        try:
+            return read_answer(response, self.max_answer_bytes, context)
+        finally:
+            response.close()
 
     # -- retries -----------------------------------------------------------
 

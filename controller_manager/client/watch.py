@@ -4,12 +4,13 @@ Two layers, so the decoding can be fed from memory (tests, benchmarks):
 
 * :func:`decode_events` turns an iterable of byte chunks into
   :class:`~controller_manager.cache.listwatch.WatchEvent` objects: the
-  canonical event frame is cut out directly, every other frame goes
-  through ``sseclient-py`` (see the function for why). ``next`` frames yield events (or
-  raise the typed error they carry), ``complete`` ends iteration normally,
-  anything that breaks the contract raises :class:`MalformedStream` naming
-  the problem, and chunks running out without ``complete`` is a transient
-  failure too (the connection dropped).
+  canonical event frame is cut out directly, every other frame is read
+  by sseclient-py's rules (see the function for why not by sseclient-py
+  itself). ``next`` frames yield events (or raise the typed error they
+  carry), ``complete`` ends iteration normally, anything that breaks the
+  contract (a frame larger than ``max_frame_bytes`` included) raises
+  :class:`MalformedStream` naming the problem, and chunks running out
+  without ``complete`` is a transient failure too (the connection dropped).
 * :class:`StreamWatch` runs that decoder over a streaming HTTP response and
   implements the :class:`~controller_manager.cache.listwatch.Watch`
   protocol: the socket's read timeout is the heartbeat timeout (a
@@ -34,7 +35,6 @@ from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 import requests
-import sseclient
 import urllib3
 
 from controller_manager.cache.listwatch import BOOKMARK, EVENT_TYPES, WatchEvent
@@ -51,27 +51,8 @@ from controller_manager.client.normalize import normalize_object
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 65536
-
-
-class _ChunkSource:
-    """What ``sseclient.SSEClient`` wants: an iterable of bytes with ``close()``."""
-
-    __slots__ = ("_chunks", "_iter")
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = chunks
-        self._iter = iter(chunks)
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self._iter
-
-    def __next__(self) -> bytes:
-        return next(self._iter)
-
-    def close(self) -> None:
-        close = getattr(self._chunks, "close", None)
-        if close is not None:
-            close()
+#: Default bound on one SSE frame (client-go's ErrObjectTooLarge is 16 MiB too).
+MAX_FRAME_BYTES = 16 * 1024 * 1024
 
 
 _raw_decode = json.JSONDecoder().raw_decode
@@ -125,43 +106,63 @@ def decode_event(data: str, context: RequestContext) -> WatchEvent:
     return WatchEvent(type_, obj, rv)
 
 
-def decode_events(chunks: Iterable[bytes], context: RequestContext) -> Iterator[WatchEvent]:
+def decode_events(
+    chunks: Iterable[bytes], context: RequestContext, max_frame_bytes: int = MAX_FRAME_BYTES
+) -> Iterator[WatchEvent]:
     """Yield the watch events carried by SSE ``chunks`` (any split into bytes).
 
     Return normally on ``event: complete``. Raise the typed error of an
     error frame (:class:`WatchExpired`, :class:`SlowConsumer`, ...),
-    :class:`MalformedStream` for a frame that breaks the contract, and
-    :class:`MalformedStream` when the chunks run out without ``complete``.
+    :class:`MalformedStream` for a frame that breaks the contract or is
+    larger than ``max_frame_bytes``, and :class:`MalformedStream` when the
+    chunks run out without ``complete``.
 
-    Framing, and why it is not all sseclient-py's: the frames gitstore-api
-    sends for events have one shape, ``event: next`` / ``id:`` / one
-    ``data:`` line, LF line endings. Those are cut out of the buffer here
-    with a handful of ``bytes`` operations; sseclient-py spends about as
-    long on every frame as ``json.loads`` spends on its payload (a Python
-    loop per line, several copies of the payload), which made it the
-    largest cost of ingesting a watch after JSON itself. A frame that
-    arrives in many pieces is re-scanned as it grows, as sseclient-py
-    re-copies it: fine for objects of kilobytes, quadratic for megabytes.
-
-    Every other frame (keep-alive comments, ``complete``, several ``data:``
-    lines, ``retry:``, unknown fields, a non-ASCII ``id:``) is handed to
-    sseclient-py, and so is the rest of a stream once a CR line ending
-    appears, so sseclient-py stays the authority on SSE semantics; a
-    property test checks the two agree, event for event and chunk for
+    Framing: the frames gitstore-api sends for events have one shape,
+    ``event: next`` / ``id:`` / one ``data:`` line, LF line endings. Those
+    are cut out of the buffer here with a handful of ``bytes`` operations
+    (sseclient-py spent about as long on every frame as ``json.loads`` on
+    its payload). Every other frame (keep-alive comments, ``complete``,
+    several ``data:`` lines, ``retry:``, unknown fields, a non-ASCII
+    ``id:``) goes to :func:`_parse_frame`, and so does the rest of a stream
+    once a CR line ending appears (:func:`_split_frames`); a property test
+    checks the result is sseclient-py's, event for event and chunk for
     chunk, on arbitrary streams split anywhere.
+
+    Cost is linear in the bytes received, whatever the frame size: while a
+    frame is incomplete, arriving chunks are only searched for a blank line
+    (the one thing that can complete it) and kept in a list; they are
+    joined once, when it comes. A frame (or the unfinished part of one)
+    larger than ``max_frame_bytes`` is refused at once, so a server that
+    streams one endless ``data:`` line costs bounded memory and ends the
+    watch instead of wedging it.
     """
     source = iter(chunks)
-    buf = b""
+    buf = b""  # unconsumed bytes, holding no complete frame
+    pending: list[bytes] = []  # chunks after buf, not joined yet; no blank line in or across them
+    size = 0  # len(buf) + the lengths of pending
     for chunk in source:
         if b"\r" in chunk:
             # CR or CRLF line endings: legal SSE, which gitstore-api does not
-            # send. The rest of the stream, unparsed tail first, goes to
-            # sseclient-py, whose framing starts afresh exactly where ours stopped.
-            rest = itertools.chain((buf + chunk,), source)
-            if (yield from _decode_frames(rest, context)):
+            # send. The rest of the stream, unparsed tail first, goes to the
+            # general framing, which starts afresh exactly where ours stopped.
+            rest = itertools.chain((b"".join([buf, *pending, chunk]),), source)
+            frames = _split_frames(rest, max_frame_bytes, context)
+            if (yield from _decode_frames(frames, context)):
                 return
             raise MalformedStream("stream ended without complete", context=context)
-        buf = buf + chunk if buf else chunk
+        if buf:
+            last = pending[-1] if pending else buf
+            if b"\n\n" not in chunk and not (last[-1:] == b"\n" and chunk[:1] == b"\n"):
+                # Still no blank line: the open frame cannot be complete yet.
+                pending.append(chunk)
+                size += len(chunk)
+                if size > max_frame_bytes:
+                    raise _too_large(max_frame_bytes, context)
+                continue
+            buf = b"".join([buf, *pending, chunk])
+            pending = []
+        else:
+            buf = chunk
         pos = 0
         find = buf.find
         startswith = buf.startswith
@@ -178,19 +179,27 @@ def decode_events(chunks: Iterable[bytes], context: RequestContext) -> Iterator[
                         buf[data_end + 1 : data_end + 2] == b"\n"
                         and buf[pos + _NEXT_HEAD_LEN : id_end].isascii()
                     ):
+                        if data_end + 2 - pos > max_frame_bytes:
+                            raise _too_large(max_frame_bytes, context)
                         yield decode_event(_utf8(buf[data_start:data_end], context), context)
                         pos = data_end + 2
                         continue
-            # Any other frame (or a canonical one cut short): sseclient-py.
+            # Any other frame (or a canonical one cut short).
             end = find(b"\n\n", pos)
             if end < 0:
                 break
+            if end + 2 - pos > max_frame_bytes:
+                raise _too_large(max_frame_bytes, context)
             frame = buf[pos : end + 2]
             pos = end + 2
             if (yield from _decode_frames((frame,), context)):
                 return
         buf = buf[pos:]
+        size = len(buf)
+        if size > max_frame_bytes:
+            raise _too_large(max_frame_bytes, context)
     # A last frame without its blank line: sseclient-py dispatches it, so do we.
+    buf = b"".join([buf, *pending])
     if buf and (yield from _decode_frames((buf,), context)):
         return
     raise MalformedStream("stream ended without complete", context=context)
@@ -200,6 +209,13 @@ _NEXT_HEAD = b"event: next\nid: "
 _NEXT_HEAD_LEN = len(_NEXT_HEAD)
 _DATA = b"data: "
 _DATA_LEN = len(_DATA) + 1  # from the id line's newline to the payload
+_FRAME_ENDS = (b"\r\r", b"\n\n", b"\r\n\r\n")
+
+
+def _too_large(limit: int, context: RequestContext) -> MalformedStream:
+    return MalformedStream(
+        f"frame larger than max_frame_bytes={limit}; stream dropped", context=context
+    )
 
 
 def _utf8(data: bytes, context: RequestContext) -> str:
@@ -209,21 +225,87 @@ def _utf8(data: bytes, context: RequestContext) -> str:
         raise MalformedStream(f"frame is not UTF-8: {exc}", context=context) from None
 
 
+def _split_frames(
+    chunks: Iterable[bytes], max_frame_bytes: int, context: RequestContext
+) -> Iterator[bytes]:
+    """Cut ``chunks`` into frames exactly where sseclient-py's reader does, in linear time.
+
+    sseclient-py splits each chunk into lines (a CRLF split across two
+    chunks stays two line ends) and dispatches when the bytes gathered end
+    with CRCR, LFLF or CRLFCRLF. It gathers with ``data += line``, which
+    copies the whole frame once per line; here lines are kept in a list
+    and only the last four bytes are looked at. A frame passing
+    ``max_frame_bytes`` raises :class:`MalformedStream`.
+    """
+    parts: list[bytes] = []
+    size = 0
+    tail = b""
+    for chunk in chunks:
+        for line in chunk.splitlines(True):
+            parts.append(line)
+            size += len(line)
+            tail = (tail + line[-4:])[-4:]
+            if tail.endswith(_FRAME_ENDS):
+                yield b"".join(parts)
+                parts, size, tail = [], 0, b""
+            elif size > max_frame_bytes:
+                raise _too_large(max_frame_bytes, context)
+    if parts:
+        yield b"".join(parts)
+
+
+_FIELDS = frozenset(("id", "event", "data", "retry"))
+
+
+def _parse_frame(frame: bytes, context: RequestContext) -> tuple[str, str] | None:
+    """Return ``(event name, data)`` of one SSE frame as sseclient-py reads it, or None.
+
+    sseclient-py's rules: lines split at CR, LF or CRLF and decoded as
+    UTF-8; blank lines (whitespace only) and comments are skipped, as are
+    unknown fields; one space after the colon is dropped; ``data`` lines
+    are joined with LF; a frame without data is not dispatched; the name
+    defaults to ``message``. Hand-written (not sseclient-py's own loop)
+    because that loop appends to the data with ``+=`` on an attribute,
+    quadratic in the number of ``data:`` lines of a frame.
+    """
+    name = ""
+    data: list[str] = []
+    for raw in frame.splitlines():
+        try:
+            line = raw.decode()
+        except UnicodeDecodeError as exc:
+            raise MalformedStream(f"frame is not UTF-8: {exc}", context=context) from None
+        if not line.strip() or line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        if field not in _FIELDS:
+            continue
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            name = value
+    if not data:
+        return None
+    return name or "message", "\n".join(data)
+
+
 def _decode_frames(
-    chunks: Iterable[bytes], context: RequestContext
+    frames: Iterable[bytes], context: RequestContext
 ) -> Generator[WatchEvent, None, bool]:
-    """Yield the events of ``chunks`` decoded by sseclient-py; return True if ``complete`` came."""
-    try:
-        for frame in sseclient.SSEClient(_ChunkSource(chunks)).events():
-            name = frame.event
-            if name == "next":
-                yield decode_event(frame.data, context)
-            elif name == "complete":
-                return True
-            else:
-                raise MalformedStream(f"unknown SSE event {name!r}", context=context)
-    except UnicodeDecodeError as exc:
-        raise MalformedStream(f"frame is not UTF-8: {exc}", context=context) from None
+    """Yield the events of whole SSE ``frames``; return True if ``complete`` came."""
+    for frame in frames:
+        parsed = _parse_frame(frame, context)
+        if parsed is None:
+            continue
+        name, data = parsed
+        if name == "next":
+            yield decode_event(data, context)
+        elif name == "complete":
+            return True
+        else:
+            raise MalformedStream(f"unknown SSE event {name!r}", context=context)
     return False
 
 
@@ -251,7 +333,13 @@ class StreamWatch:
     from any thread is safe and idempotent.
     """
 
-    def __init__(self, response: requests.Response, context: RequestContext) -> None:
+    def __init__(
+        self,
+        response: requests.Response,
+        context: RequestContext,
+        *,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+    ) -> None:
         self._response = response
         self._context = context
         self._closed = threading.Event()
@@ -259,7 +347,7 @@ class StreamWatch:
         self._released = False
         self._reading = False
         self._closed_by_caller = False
-        self._events = decode_events(self._chunks(), context)
+        self._events = decode_events(self._chunks(), context, max_frame_bytes)
 
     def _chunks(self) -> Iterator[bytes]:
         read1 = self._response.raw.read1
@@ -353,9 +441,15 @@ class StreamWatch:
 class MemoryWatch:
     """A :class:`Watch` over chunks already in memory (tests and benchmarks)."""
 
-    def __init__(self, chunks: Iterable[bytes], context: RequestContext | None = None) -> None:
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        context: RequestContext | None = None,
+        *,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+    ) -> None:
         self._closed = False
-        self._events = decode_events(chunks, context or RequestContext("watch"))
+        self._events = decode_events(chunks, context or RequestContext("watch"), max_frame_bytes)
 
     def __iter__(self) -> MemoryWatch:
         return self

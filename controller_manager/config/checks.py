@@ -80,6 +80,9 @@ def check_config(config: Config, errors: ErrorCollector) -> None:
     for name in ("timeout", "connect_timeout", "heartbeat_timeout"):
         if getattr(api, name) <= 0:
             errors.add(f"api.{name}", "must be > 0")
+    for name in ("max_answer_bytes", "max_frame_bytes"):
+        if getattr(api, name) < 1:
+            errors.add(f"api.{name}", "must be >= 1")
 
     if not config.controllers:
         errors.add("controllers", "missing: at least one controller is needed")
@@ -95,6 +98,10 @@ def check_config(config: Config, errors: ErrorCollector) -> None:
             parse_bind_address(section.bind_address)
         except ValueError as exc:
             errors.add(f"{key}.bind_address", str(exc))
+        if section.max_connections < 1:
+            errors.add(f"{key}.max_connections", "must be >= 1")
+        if section.request_timeout <= 0:
+            errors.add(f"{key}.request_timeout", "must be > 0")
     if config.health.admin_token is not None and config.health.admin_token_env is not None:
         errors.add("health", "set at most one of 'admin_token' or 'admin_token_env'")
     config.logging.level = config.logging.level.lower()
@@ -147,6 +154,7 @@ def _check_controller(ctl: ControllerConfig, key: str, errors: ErrorCollector) -
 
 
 _SELECTOR_OPERATORS = ("IN", "NOT_IN", "EXISTS", "DOES_NOT_EXIST")
+_EXPRESSION_KEYS = ("key", "operator", "values")
 
 
 def _check_selector(selector: dict[str, Any], key: str, errors: ErrorCollector) -> None:
@@ -169,6 +177,9 @@ def _check_selector(selector: dict[str, Any], key: str, errors: ErrorCollector) 
         if not isinstance(expr, dict) or not isinstance(expr.get("key"), str):
             errors.add(ekey, "expected a mapping with 'key', 'operator' and optional 'values'")
             continue
+        for name in expr:
+            if name not in _EXPRESSION_KEYS:
+                errors.add(f"{ekey}.{name}", "unknown key (known keys here: key, operator, values)")
         if expr.get("operator") not in _SELECTOR_OPERATORS:
             errors.add(f"{ekey}.operator", f"expected one of {', '.join(_SELECTOR_OPERATORS)}")
         values = expr.get("values", [])

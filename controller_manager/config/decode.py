@@ -124,19 +124,23 @@ def _decode(tp: Any, value: Any, key_path: str, errors: ErrorCollector, meta: An
     if tp in _SCALARS:
         accepted, wanted = _SCALARS[tp]
         if isinstance(value, bool) != (tp is bool) or not isinstance(value, accepted):
-            errors.add(key_path, f"expected {wanted}, got {_describe(value)}")
+            got = _describe(value, secret=bool(meta.get("secret")))
+            errors.add(key_path, f"expected {wanted}, got {got}")
             return _MISSING
         return tp(value)
     raise TypeError(f"config schema uses an unsupported type {tp!r}")  # a bug here, not in YAML
 
 
-def _describe(value: Any) -> str:
+def _describe(value: Any, *, secret: bool = False) -> str:
+    """Name a value's type, and quote the value unless it is a container or a secret."""
     if value is None:
         return "nothing (null)"
     kind = {dict: "a mapping", list: "a list", bool: "a boolean", str: "a string"}.get(
         type(value), type(value).__name__
     )
-    return f"{kind} ({value!r})" if not isinstance(value, (dict, list)) else kind
+    if secret or isinstance(value, (dict, list)):
+        return kind
+    return f"{kind} ({value!r})"
 
 
 def decode_section(cls: type, value: Any, key_path: str, errors: ErrorCollector) -> Any:

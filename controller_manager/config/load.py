@@ -10,19 +10,22 @@ from controller_manager.config.decode import decode_section
 from controller_manager.config.errors import ErrorCollector
 from controller_manager.config.schema import Config
 from controller_manager.config.yamlfile import read_yaml
+from controller_manager.config.yamlsafe import MAX_NODES
 
 __all__ = ["load_config"]
 
 
-def load_config(path: str | Path, *, resolve: bool = False) -> Config:
+def load_config(path: str | Path, *, resolve: bool = False, max_nodes: int = MAX_NODES) -> Config:
     """Read, parse and validate ``path``; raise :class:`ConfigError` on any problem.
 
     With ``resolve=True`` also import every reconciler and map function
     (:func:`resolve_imports`), so a typo in an import path fails here and
-    not after the caches have synced.
+    not after the caches have synced. A document with more than
+    ``max_nodes`` nodes once its aliases are expanded is refused
+    (:mod:`.yamlsafe`): an alias bomb fails here, not at start.
     """
     path = Path(path)
-    data = read_yaml(path)
+    data = read_yaml(path, max_nodes=max_nodes)
     if data is None:
         data = {}
     errors = ErrorCollector(path)

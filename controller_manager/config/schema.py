@@ -20,6 +20,7 @@ __all__ = [
     "LOG_LEVELS",
     "PATH",
     "PREDICATES",
+    "SECRET",
     "ApiConfig",
     "Config",
     "ControllerConfig",
@@ -39,6 +40,8 @@ LOG_FORMATS = ("json", "text")
 # filesystem path resolved against the config file's directory.
 DURATION = {"duration": True}
 PATH = {"path": True}
+# A secret: an error about its value names the type only, never the value.
+SECRET = {"secret": True}
 
 
 @dataclass
@@ -60,7 +63,7 @@ class ApiConfig:
     """Where the gitstore-api is: a remote ``url`` with a token source, or ``embedded``."""
 
     url: str | None = None
-    token: str | None = None
+    token: str | None = field(default=None, metadata=SECRET)
     token_env: str | None = None
     token_file: Path | None = field(default=None, metadata=PATH)
     ca_file: Path | None = field(default=None, metadata=PATH)
@@ -69,6 +72,8 @@ class ApiConfig:
     timeout: float = field(default=30.0, metadata=DURATION)
     connect_timeout: float = field(default=5.0, metadata=DURATION)
     heartbeat_timeout: float = field(default=45.0, metadata=DURATION)
+    max_answer_bytes: int = 16 * 1024 * 1024
+    max_frame_bytes: int = 16 * 1024 * 1024
     embedded: EmbeddedConfig | None = None
 
 
@@ -115,6 +120,9 @@ class MetricsConfig:
     """The Prometheus endpoint; ``bind_address: "0"`` disables it."""
 
     bind_address: str = "127.0.0.1:8080"
+    allowed_hosts: list[str] = field(default_factory=list)
+    max_connections: int = 32
+    request_timeout: float = field(default=10.0, metadata=DURATION)
 
 
 @dataclass
@@ -122,8 +130,11 @@ class HealthConfig:
     """Probes, debug and poison API; ``admin_token`` guards the requeue POST."""
 
     bind_address: str = "127.0.0.1:8081"
-    admin_token: str | None = None
+    admin_token: str | None = field(default=None, metadata=SECRET)
     admin_token_env: str | None = None
+    allowed_hosts: list[str] = field(default_factory=list)
+    max_connections: int = 32
+    request_timeout: float = field(default=10.0, metadata=DURATION)
 
 
 @dataclass

@@ -1,11 +1,7 @@
-"""Reading the config file's bytes into Python values: UTF-8, YAML, no duplicate keys.
+"""Reading the config file's bytes into Python values: UTF-8, then bounded YAML.
 
-PyYAML's ``safe_load`` keeps the *last* of two equal keys in a mapping, so
-``workers: 1`` followed by ``workers: 5`` silently means 5: the first line
-reads as if it mattered and does not. :class:`StrictLoader` (a
-``SafeLoader``) refuses a mapping whose keys repeat and names both lines.
-Merge keys (``<<: *defaults``) are not duplicates: a key given next to a
-merge overrides the merged one, as YAML intends.
+Parsing is :mod:`.yamlsafe` (no duplicate keys, a node bound with aliases
+expanded).
 
 A file that is not UTF-8 is a config problem like any other (the byte
 offset and line of the first bad byte), never a ``UnicodeDecodeError``
@@ -20,39 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.constructor import ConstructorError
-from yaml.nodes import MappingNode, Node
 
 from controller_manager.config.errors import ConfigError
+from controller_manager.config.yamlsafe import MAX_NODES, safe_load
 
-__all__ = ["StrictLoader", "read_yaml"]
-
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-class StrictLoader(yaml.SafeLoader):
-    """A ``SafeLoader`` that rejects a mapping with the same key twice."""
-
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, Node] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == _MERGE_TAG:
-                continue  # merged keys may be overridden on purpose
-            key = self.construct_object(key_node, deep=True)
-            try:
-                first = seen.get(key)
-            except TypeError:
-                continue  # an unhashable key: the base class reports it
-            if first is not None:
-                raise ConstructorError(
-                    None,
-                    None,
-                    f"duplicate key {key!r} (first at line {first.start_mark.line + 1}, "
-                    f"again at line {key_node.start_mark.line + 1})",
-                    key_node.start_mark,
-                )
-            seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
+__all__ = ["read_yaml"]
 
 
 def _decode_utf8(path: Path, raw: bytes) -> str:
@@ -69,7 +37,7 @@ def _decode_utf8(path: Path, raw: bytes) -> str:
         ) from None
 
 
-def read_yaml(path: Path) -> Any:
+def read_yaml(path: Path, *, max_nodes: int = MAX_NODES) -> Any:
     """Return the parsed document of ``path`` (None when empty); raise ConfigError."""
     try:
         raw = path.read_bytes()
@@ -77,7 +45,7 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(path, "", f"cannot read the file: {exc.strerror or exc}") from None
     text = _decode_utf8(path, raw)
     try:
-        return yaml.load(text, Loader=StrictLoader)
+        return safe_load(text, max_nodes=max_nodes)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"

@@ -33,6 +33,7 @@ from controller_manager.controller import Controller
 from controller_manager.controller.quarantine import QuarantineEntry
 from controller_manager.manager.httpserver import CheckFn
 from controller_manager.reconcile import Request
+from controller_manager.redact import Redactor
 
 __all__ = [
     "Probes",
@@ -50,8 +51,10 @@ def _rfc3339(ts: float | None) -> str | None:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
-def entry_to_json(controller: str, entry: QuarantineEntry) -> dict[str, Any]:
-    """One quarantined item as the poison API shows it."""
+def entry_to_json(
+    controller: str, entry: QuarantineEntry, redactor: Redactor | None = None
+) -> dict[str, Any]:
+    """One quarantined item as the poison API shows it; ``lastError`` goes through ``redactor``."""
     req = entry.request
     return {
         "controller": controller,
@@ -60,7 +63,7 @@ def entry_to_json(controller: str, entry: QuarantineEntry) -> dict[str, Any]:
         "name": req.name,
         "key": req.key,
         "attempts": entry.attempts,
-        "lastError": entry.last_error,
+        "lastError": redactor.redact(entry.last_error) if redactor else entry.last_error,
         "since": _rfc3339(entry.since),
         "generation": entry.generation,
     }
@@ -75,10 +78,18 @@ class Probes:
     and per controller), and the elector or the checkpointer add theirs
     the same way. Checks run in registration order. The debug and poison
     routes read the controllers through a callable, so the probes can be
-    built before the controllers exist.
+    built before the controllers exist. Every ``lastError`` and debug value
+    they hand out passes through ``redactor`` (the HTTP server scrubs the
+    whole answer again).
     """
 
-    def __init__(self, *, controllers: Callable[[], Sequence[Controller]]) -> None:
+    def __init__(
+        self,
+        *,
+        controllers: Callable[[], Sequence[Controller]],
+        redactor: Redactor | None = None,
+    ) -> None:
+        self._redactor = redactor if redactor is not None else Redactor()
         self._controllers = controllers
         self._lock = threading.Lock()
         self._health: dict[str, CheckFn] = {}
@@ -106,7 +117,7 @@ class Probes:
             info = dict(ctl.debug_info())
             info["last_success_time"] = _rfc3339(info.get("last_success_time"))
             out[ctl.name] = info
-        return out
+        return dict(self._redactor.redact_doc(out))
 
     def poisoned(self, kind: str | None) -> list[dict[str, Any]]:
         """Quarantined items of ``kind`` (every kind when None).
@@ -123,7 +134,7 @@ class Probes:
         items: list[dict[str, Any]] = []
         for ctl in controllers:
             if kind is None or ctl.kind == kind:
-                items.extend(entry_to_json(ctl.name, e) for e in ctl.quarantined())
+                items.extend(entry_to_json(ctl.name, e, self._redactor) for e in ctl.quarantined())
         return items
 
     def requeue(self, namespace: str | None, kind: str, name: str) -> bool:

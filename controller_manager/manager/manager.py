@@ -53,14 +53,19 @@ from controller_manager.config import (
     resolve_imports,
 )
 from controller_manager.controller import Controller
-from controller_manager.logs import add_secrets
 from controller_manager.manager.health import (
     Probes,
     controller_health,
     informer_alive,
     informer_synced,
 )
-from controller_manager.manager.httpserver import CheckFn, HTTPServer, ProbeApp, metrics_app
+from controller_manager.manager.httpserver import (
+    CheckFn,
+    HTTPServer,
+    ProbeApp,
+    ServerLimits,
+    metrics_app,
+)
 from controller_manager.manager.metrics import RuntimeMetrics
 from controller_manager.manager.runnables import ErrorChannel, Group, Runnable, RunnableGroups
 from controller_manager.manager.unreachable import APIUnreachable
@@ -69,6 +74,7 @@ from controller_manager.manager.wiring import (
     client_pool_size,
     controller_options,
 )
+from controller_manager.redact import Redactor
 
 if TYPE_CHECKING:
     from controller_manager.apiserver import EmbeddedAPIServer
@@ -92,7 +98,12 @@ class Manager:
     manager never uses prometheus_client's global registry, so several
     managers can share a process in tests). ``reconcilers`` maps import
     paths to objects, overriding imports (tests inject stubs this way).
-    ``clock`` is handed to every runnable that keeps time.
+    ``clock`` is handed to every runnable that keeps time. ``redactor`` is
+    the process's shared :class:`~controller_manager.redact.Redactor` (pass
+    the one given to :func:`~controller_manager.logs.configure_logging`):
+    the manager registers every token it learns with it and the client's
+    token source every token it reads, and the HTTP servers scrub their
+    answers with it.
     """
 
     def __init__(
@@ -102,9 +113,11 @@ class Manager:
         registry: CollectorRegistry | None = None,
         reconcilers: dict[str, object] | None = None,
         clock: Clock = REAL_CLOCK,
+        redactor: Redactor | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
+        self.redactor = redactor if redactor is not None else Redactor()
         self.registry = registry if registry is not None else _process_registry()
         self.runtime_metrics = RuntimeMetrics.for_registry(self.registry)
         self._overrides = dict(reconcilers or {})
@@ -121,7 +134,7 @@ class Manager:
         self.controllers: list[Controller] = []
         self.metrics_server: HTTPServer | None = None
         self.probe_server: HTTPServer | None = None
-        self.probes = Probes(controllers=lambda: list(self.controllers))
+        self.probes = Probes(controllers=lambda: list(self.controllers), redactor=self.redactor)
         self.add_healthz_check("ping", lambda: None)
         self.add_readyz_check("shutdown", self._shutdown_check)
 
@@ -241,7 +254,7 @@ class Manager:
             url = self.api_server.url
             if not (api.token or api.token_env or api.token_file):
                 token = self.api_server.token
-            add_secrets(self.api_server.token, getattr(self.api_server, "admin_token", None))
+            self.redactor.add(self.api_server.token, getattr(self.api_server, "admin_token", None))
             log.info("embedded API started url=%s", url)
         assert url is not None  # guaranteed by config validation
         self.client = Client(
@@ -255,6 +268,9 @@ class Manager:
             read_timeout=api.timeout,
             heartbeat_timeout=api.heartbeat_timeout,
             pool_size=client_pool_size(self.config),
+            max_answer_bytes=api.max_answer_bytes,
+            max_frame_bytes=api.max_frame_bytes,
+            redactor=self.redactor,
         )
         return self.client
 
@@ -296,17 +312,32 @@ class Manager:
             )
 
     def _build_http(self) -> None:
-        bind = parse_bind_address(self.config.metrics.bind_address)
+        metrics, health = self.config.metrics, self.config.health
+        bind = parse_bind_address(metrics.bind_address)
         if bind is not None:
-            self.metrics_server = HTTPServer("metrics", bind, metrics_app(self.registry))
+            self.metrics_server = HTTPServer(
+                "metrics",
+                bind,
+                metrics_app(self.registry),
+                limits=ServerLimits(metrics.max_connections, metrics.request_timeout),
+                allowed_hosts=metrics.allowed_hosts,
+                redactor=self.redactor,
+            )
             self.runnables.add(Server(self.metrics_server), Group.HTTP_SERVERS)
-        bind = parse_bind_address(self.config.health.bind_address)
+        bind = parse_bind_address(health.bind_address)
         if bind is not None:
-            token = self.config.health.admin_token
-            if self.config.health.admin_token_env:
-                token = os.environ.get(self.config.health.admin_token_env) or None
-            add_secrets(token)
-            self.probe_server = HTTPServer("probes", bind, ProbeApp(self.probes, token))
+            token = health.admin_token
+            if health.admin_token_env:
+                token = os.environ.get(health.admin_token_env) or None
+            self.redactor.add(token)
+            self.probe_server = HTTPServer(
+                "probes",
+                bind,
+                ProbeApp(self.probes, token),
+                limits=ServerLimits(health.max_connections, health.request_timeout),
+                allowed_hosts=health.allowed_hosts,
+                redactor=self.redactor,
+            )
             self.runnables.add(Server(self.probe_server), Group.HTTP_SERVERS)
 
     # -- state -------------------------------------------------------------

@@ -116,8 +116,8 @@ def test_cluster_scoped_item_requeues_with_underscore_namespace(start_manager, s
     )
     assert items[0]["key"] == "acme" and items[0]["namespace"] is None
     scripted.terminal.discard("acme")
-    resp = requests.post(url + POISON + "/_/Namespace/acme/requeue", timeout=10)
+    resp = requests.post(url + POISON + "/_/Namespace/acme/requeue", json={}, timeout=10)
     assert resp.status_code == 204
     h.wait_for(lambda: ready(h, manager, "Namespace", None, "acme"))
-    unknown = requests.post(url + POISON + "/_/Namespace/nope/requeue", timeout=10)
+    unknown = requests.post(url + POISON + "/_/Namespace/nope/requeue", json={}, timeout=10)
     assert unknown.status_code == 404

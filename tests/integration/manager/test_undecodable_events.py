@@ -46,14 +46,18 @@ def test_a_repeating_undecodable_event_falls_back_to_a_relist(
         # The relist shows the change the poisoned event hid: x1 is reconciled at its new
         # generation although no watch ever delivered it.
         h.wait_for(
-            lambda: h.observed(manager, "Product", "acme", "x1")
-            and manager.client.get("Product", "acme", "x1")["metadata"]["generation"]
-            == x1["metadata"]["generation"] + 1,
+            lambda: (
+                h.observed(manager, "Product", "acme", "x1")
+                and manager.client.get("Product", "acme", "x1")["metadata"]["generation"]
+                == x1["metadata"]["generation"] + 1
+            ),
             what="x1 reconciled at its new generation",
         )
     assert h.metric(manager, "controller_manager_relists_total",
                     kind="Product", reason="undecodable_event") == 1  # fmt: skip
-    relists = [r.getMessage() for r in caplog.records if "undecodable event repeats" in r.getMessage()]
+    relists = [
+        r.getMessage() for r in caplog.records if "undecodable event repeats" in r.getMessage()
+    ]
     assert len(relists) == 1, relists
     assert "reflector=Product" in relists[0] and "failures=3" in relists[0]
     assert "has no object" in relists[0]  # the reason the client gave
@@ -62,8 +66,11 @@ def test_a_repeating_undecodable_event_falls_back_to_a_relist(
     api.apply([{k: v for k, v in changed.items() if k != "status"} | {
         "spec": {**changed["spec"], "title": "X1 Carbon 2"}}])  # fmt: skip
     h.wait_for(
-        lambda: manager.client.get("Product", "acme", "x1")["metadata"]["generation"]
-        == x1["metadata"]["generation"] + 2 and h.observed(manager, "Product", "acme", "x1"),
+        lambda: (
+            manager.client.get("Product", "acme", "x1")["metadata"]["generation"]
+            == x1["metadata"]["generation"] + 2
+            and h.observed(manager, "Product", "acme", "x1")
+        ),
         what="the next change delivered by the watch",
     )
     assert h.metric(manager, "controller_manager_relists_total",

@@ -77,7 +77,7 @@ def test_flags_override_the_file(write_config, valid_yaml, reconciler_module, mo
     seen = {}
 
     class FakeManager:
-        def __init__(self, config) -> None:
+        def __init__(self, config, **kwargs) -> None:
             seen["config"] = config
 
         def run(self) -> int:

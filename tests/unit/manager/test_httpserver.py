@@ -130,14 +130,17 @@ def test_poison_listing(probe_url: str) -> None:
 
 def test_requeue_namespaced_and_cluster_scoped(probe_url: str, stub: StubManager) -> None:
     url = probe_url + "/controller/v1/poison/acme/Product/bad/requeue"
-    assert requests.post(url, timeout=5).status_code == 204
-    assert requests.post(url, timeout=5).status_code == 404  # no longer quarantined
+    assert requests.post(url, json={}, timeout=5).status_code == 204
+    assert requests.post(url, json={}, timeout=5).status_code == 404  # no longer quarantined
     assert requests.get(url, timeout=5).status_code == 405
     url = probe_url + "/controller/v1/poison/_/Namespace/ns1/requeue"
-    assert requests.post(url, timeout=5).status_code == 204
+    assert requests.post(url, json={}, timeout=5).status_code == 204
     assert stub.requeued[-1] == (None, "Namespace", "ns1")
     assert (
-        requests.post(probe_url + "/controller/v1/poison/x/y/requeue", timeout=5).status_code == 404
+        requests.post(
+            probe_url + "/controller/v1/poison/x/y/requeue", json={}, timeout=5
+        ).status_code
+        == 404
     )
 
 

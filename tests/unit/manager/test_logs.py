@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from controller_manager.logs import REDACTED, add_secrets, configure_logging
+from controller_manager.logs import REDACTED, configure_logging
+from controller_manager.redact import Redactor
 
 
 @pytest.fixture
@@ -55,8 +56,9 @@ def test_level_filtering_and_reconfigure(stream: io.StringIO) -> None:
 
 @pytest.mark.parametrize("fmt", ["json", "text"])
 def test_tokens_are_redacted_everywhere(stream: io.StringIO, fmt: str) -> None:
-    configure_logging("debug", fmt, secrets=["s3cr3t-token", "x"], stream=stream)
-    add_secrets("late-admin-token", None)
+    redactor = Redactor()
+    configure_logging("debug", fmt, redactor=redactor, secrets=["s3cr3t-token", "x"], stream=stream)
+    redactor.add("late-admin-token", None)
     log = logging.getLogger("cm.test")
     log.info("connecting with %s", "s3cr3t-token")
     log.info("header Bearer late-admin-token", extra={"url": "http://h/?t=s3cr3t-token"})

@@ -6,10 +6,15 @@ line) for log pipelines. Context the runtime attaches through
 reconcile_id, ...) is kept in both.
 
 Tokens must never reach a log line. Code here never logs one on purpose,
-but an exception message or a URL can carry one by accident, so
-:class:`RedactingFilter` scrubs every configured secret from the final
-message (arguments, extras and tracebacks included) as a last line of
-defence.
+but an exception message or a URL can carry one by accident, so the
+handler :func:`configure_logging` installs redacts twice with the
+injected :class:`~controller_manager.redact.Redactor`: a
+:class:`RedactingFilter` scrubs the record (message, arguments, extras,
+traceback; other handlers on the root logger then see the scrubbed
+record), and :class:`RedactingHandler` scrubs the final formatted line,
+so whatever a formatter adds (a JSON-escaped field, a repr) is covered
+too. The redactor is the caller's object, shared with the token source,
+so a token learned later (rotation) is redacted from then on.
 """
 
 from __future__ import annotations
@@ -19,13 +24,24 @@ import logging
 import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from controller_manager.logfields import message_fields
+from controller_manager.logs.fields import message_fields
+from controller_manager.redact import REDACTED, Redactor
 
-__all__ = ["JsonFormatter", "RedactingFilter", "TextFormatter", "add_secrets", "configure_logging"]
+if TYPE_CHECKING:  # generic only in the stubs before Python 3.11
+    _StreamHandler = logging.StreamHandler[TextIO]
+else:
+    _StreamHandler = logging.StreamHandler
 
-REDACTED = "[REDACTED]"
+__all__ = [
+    "REDACTED",
+    "JsonFormatter",
+    "RedactingFilter",
+    "RedactingHandler",
+    "TextFormatter",
+    "configure_logging",
+]
 
 # The attribute where the runtime's KeyValueLogger puts its fields (a dict).
 _CONTEXT = "context"
@@ -63,7 +79,7 @@ class JsonFormatter(logging.Formatter):
 
     Fields, first source wins on a clash: the runtime's LoggerAdapter
     context, then ``extra=`` values, then the ``key=value`` pairs of the
-    log call's format string (:func:`~controller_manager.logfields.message_fields`:
+    log call's format string (:func:`~controller_manager.logs.fields.message_fields`:
     ``attempt=%d`` becomes ``"attempt": 3``). ``msg`` keeps the whole line,
     pairs included, so it reads (and greps) the same as the text format.
     The five keys above are never overwritten by a field.
@@ -112,49 +128,53 @@ class TextFormatter(logging.Formatter):
 
 
 class RedactingFilter(logging.Filter):
-    """Replace every configured secret in a record's message, extras and traceback.
+    """Replace every secret of a :class:`Redactor` in a record's message, extras and traceback.
 
     Attached to the handler (not a logger) so it sees records from every
-    logger, third-party ones included. Secrets shorter than 4 characters
-    are ignored: redacting ``"a"`` would garble every line.
+    logger, third-party ones included.
     """
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, redactor: Redactor) -> None:
         super().__init__()
-        self._secrets: list[str] = []
-        self.add_secrets(secrets)
-
-    def add_secrets(self, secrets: Iterable[str]) -> None:
-        """Add secrets (empty or very short ones are skipped); longest are replaced first."""
-        merged = set(self._secrets) | {s for s in secrets if s and len(s) >= 4}
-        self._secrets = sorted(merged, key=len, reverse=True)
-
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
+        self.redactor = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
+        redactor = self.redactor
+        if not len(redactor):
             return True
+        scrub = redactor.redact
         message = record.getMessage()
-        scrubbed = self._scrub(message)
+        scrubbed = scrub(message)
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
         for key, value in _extras(record).items():
             if isinstance(value, str):
-                setattr(record, key, self._scrub(value))
+                setattr(record, key, scrub(value))
             elif isinstance(value, dict):
-                setattr(record, key, {
-                    k: self._scrub(v) if isinstance(v, str) else v for k, v in value.items()
-                })  # fmt: skip
+                setattr(record, key, redactor.redact_doc(value))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = self._scrub(record.exc_text)
+            record.exc_text = scrub(record.exc_text)
             record.exc_info = None  # the scrubbed text is what gets printed
         return True
+
+
+class RedactingHandler(_StreamHandler):
+    """A stream handler whose every formatted line passes through the redactor.
+
+    The filter has already scrubbed the record; this catches what only
+    formatting produces (a secret JSON-escaped into a line, the repr of an
+    extra that is neither a string nor a dict).
+    """
+
+    def __init__(self, stream: TextIO, redactor: Redactor) -> None:
+        super().__init__(stream)
+        self.redactor = redactor
+        self.addFilter(RedactingFilter(redactor))
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor.redact(super().format(record))
 
 
 _HANDLER_NAME = "controller-manager"
@@ -164,37 +184,31 @@ def configure_logging(
     level: str = "info",
     fmt: str = "text",
     *,
+    redactor: Redactor | None = None,
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
-) -> logging.Handler:
+) -> RedactingHandler:
     """Install one handler on the root logger (replacing an earlier one of ours).
 
-    Return the handler so tests can inspect it. Calling again (e.g. after
-    the config overrides the CLI's early defaults) reconfigures in place
-    rather than doubling every line.
+    ``redactor`` is the process's shared :class:`Redactor` (a fresh one
+    when None); ``secrets`` are added to it. Return the handler so tests
+    can inspect it. Calling again (e.g. after the config overrides the
+    CLI's early defaults) reconfigures in place rather than doubling every
+    line.
     """
+    redactor = redactor if redactor is not None else Redactor()
+    redactor.add(*secrets)
     root = logging.getLogger()
     for old in list(root.handlers):
         if old.get_name() == _HANDLER_NAME:
             root.removeHandler(old)
             old.close()
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = RedactingHandler(stream if stream is not None else sys.stderr, redactor)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    handler.addFilter(RedactingFilter(secrets))
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper()))
     # Quiet chatty libraries: their debug lines would drown reconcile lines.
     for noisy in ("urllib3", "uvicorn", "uvicorn.access", "httpx"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
     return handler
-
-
-def add_secrets(*secrets: str | None) -> None:
-    """Redact more secrets from now on (e.g. tokens learned after start-up)."""
-    for handler in logging.getLogger().handlers:
-        if handler.get_name() != _HANDLER_NAME:
-            continue
-        for flt in handler.filters:
-            if isinstance(flt, RedactingFilter):
-                flt.add_secrets(s for s in secrets if s)
