@@ -6,6 +6,7 @@ import builtins
 import json
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from controller_manager.cache.listwatch import ListResult
@@ -67,6 +68,9 @@ class Client:
     :class:`AnswerTooLarge` and a watch :class:`MalformedStream`.
     ``redactor`` learns every token the token source reads (shared with
     the log handler by the manager; a private one when None).
+    ``on_error(operation, code)`` is called once for every error a call
+    hands back to its caller (after retries; a 401 cured by re-reading the
+    token is not one): the manager counts them per contract code.
     """
 
     def __init__(
@@ -90,6 +94,7 @@ class Client:
         max_answer_bytes: int = MAX_ANSWER_BYTES,
         max_frame_bytes: int = MAX_ANSWER_BYTES,
         redactor: Redactor | None = None,
+        on_error: Callable[[str, str], None] | None = None,
     ) -> None:
         if max_frame_bytes < 1:
             raise ValueError(f"max_frame_bytes must be >= 1, got {max_frame_bytes}")
@@ -111,6 +116,7 @@ class Client:
             backoff_max=backoff_max,
             max_answer_bytes=max_answer_bytes,
             clock=clock,
+            on_error=on_error,
         )
 
     @property

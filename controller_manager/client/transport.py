@@ -209,9 +209,11 @@ class Transport:
         backoff_max: float = 10.0,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
         clock: Clock = REAL_CLOCK,
+        on_error: Callable[[str, str], None] | None = None,
     ) -> None:
         if max_answer_bytes < 1:
             raise ValueError(f"max_answer_bytes must be >= 1, got {max_answer_bytes}")
+        self.on_error = on_error
         self.url = url.rstrip("/")
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https"):
@@ -349,6 +351,7 @@ class Transport:
                 return attempt()
             except (Unavailable, RateLimited) as exc:
                 if not self._retryable(exc, idempotent) or retry >= self.max_retries:
+                    self._report(exc)
                     raise
                 delay = self.backoff(retry)
                 if isinstance(exc, RateLimited) and exc.retry_after is not None:
@@ -365,6 +368,19 @@ class Transport:
                     raise ConnectionFailed(
                         "client closed during back-off", context=context
                     ) from exc
+
+            except ApiError as exc:
+                self._report(exc)
+                raise
+
+    def _report(self, exc: ApiError) -> None:
+        """Tell ``on_error`` about an error handed to the caller (never raises)."""
+        if self.on_error is None:
+            return
+        try:
+            self.on_error(exc.context.operation, exc.code)
+        except Exception:
+            log.exception("api_error_hook_failed code=%s", exc.code)
 
     @staticmethod
     def _retryable(exc: ApiError, idempotent: bool) -> bool:

@@ -271,6 +271,7 @@ class Manager:
             max_answer_bytes=api.max_answer_bytes,
             max_frame_bytes=api.max_frame_bytes,
             redactor=self.redactor,
+            on_error=self.runtime_metrics.on_api_error,
         )
         return self.client
 

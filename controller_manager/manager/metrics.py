@@ -79,6 +79,16 @@ class RuntimeMetrics(PerRegistry):
             ["kind", "result"],
             registry=registry,
         )
+        self.api_errors = Counter(
+            "controller_manager_api_errors_total",
+            "Errors the API client handed to its caller (after retries), by operation and "
+            "contract code (UNAUTHENTICATED, FORBIDDEN, UNAVAILABLE, RATE_LIMITED, ...)",
+            ["operation", "code"],
+            registry=registry,
+        )
+        for code in ("UNAUTHENTICATED", "FORBIDDEN"):  # what auth alerts watch, at 0 from the start
+            for operation in ("list", "watch", "update_status"):
+                self.api_errors.labels(operation, code)
         self._known: set[str] = set()
         self._lock = threading.Lock()
 
@@ -100,6 +110,10 @@ class RuntimeMetrics(PerRegistry):
         """Return the cache's ``ReflectorObserver`` for ``kind`` (an observer_factory)."""
         self.register_kind(kind)
         return KindObserver(self, kind)
+
+    def on_api_error(self, operation: str, code: str) -> None:
+        """Count one error handed to a caller (the client's ``on_error``)."""
+        self.api_errors.labels(operation, code).inc()
 
     def on_status_result(self, kind: str, result: str) -> None:
         """Count one status write (the StatusWriter's ``on_result``)."""
