@@ -25,6 +25,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller_manager.apiserver import EmbeddedAPIServer
+from tests.support.objects import manifest
+from tests.support.waits import eventually
 
 WAIT = 15.0  # generous: 2 cores, other suites running concurrently
 
@@ -273,43 +275,12 @@ class Helpers:
                     out[tuple(sorted(sample.labels.items()))] = sample.value
         return out
 
-    @staticmethod
-    def manifest(
-        kind: str,
-        name: str,
-        namespace: str | None = "acme",
-        spec: dict[str, Any] | None = None,
-        labels: dict[str, str] | None = None,
-        api_version: str | None = None,
-    ) -> dict[str, Any]:
-        """A manifest dict for a core kind (apiVersion looked up)."""
-        versions = {
-            "Namespace": "gitstore.dev/v1beta1",
-            "Repository": "core.gitstore.dev/v1beta1",
-            "Lease": "coordination.gitstore.dev/v1",
-        }
-        meta: dict[str, Any] = {"name": name}
-        if namespace is not None:
-            meta["namespace"] = namespace
-        if labels:
-            meta["labels"] = labels
-        return {
-            "apiVersion": api_version or versions.get(kind, "catalog.gitstore.dev/v1beta1"),
-            "kind": kind,
-            "metadata": meta,
-            "spec": spec if spec is not None else {"title": name},
-        }
+    manifest = staticmethod(manifest)
 
     @staticmethod
     def wait_for(cond: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
-        """Poll `cond` until truthy, with a deadline."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = cond()
-            if value:
-                return value
-            time.sleep(0.02)
-        raise AssertionError(f"timed out waiting for {what}")
+        """Poll ``cond`` until truthy (return its value) or fail after ``timeout`` seconds."""
+        return eventually(cond, timeout=timeout, what=what, poll=0.02)
 
     def close(self) -> None:
         for stream in self._streams:

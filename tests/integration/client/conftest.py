@@ -11,6 +11,7 @@ import pytest
 
 from controller_manager.apiserver.embedded import EmbeddedAPIServer
 from controller_manager.client import Client
+from tests.support.objects import manifest
 
 READER = "reader-token-xxxxxxxxxxxxxxxx"
 WRITER = "writer-token-xxxxxxxxxxxxxxxx"
@@ -84,11 +85,6 @@ def client_for() -> Iterator[Callable[..., Client]]:
 @pytest.fixture
 def product() -> Callable[..., dict[str, Any]]:
     def make(name: str, namespace: str, **labels: str) -> dict[str, Any]:
-        return {
-            "apiVersion": "catalog.gitstore.dev/v1beta1",
-            "kind": "Product",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels},
-            "spec": {"title": name.title()},
-        }
+        return manifest("Product", name, namespace, spec={"title": name.title()}, labels=labels)
 
     return make

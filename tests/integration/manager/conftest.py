@@ -10,10 +10,8 @@ test. ``Scripted`` is a reconciler whose behaviour per key a test sets
 
 from __future__ import annotations
 
-import sys
 import textwrap
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,15 +24,14 @@ from controller_manager.client.status import set_condition
 from controller_manager.config import load_config
 from controller_manager.manager import Manager
 from controller_manager.reconcile import Context, Request, TerminalError
+from tests.support.waits import SLOW_WAIT, eventually, stays
 
-WAIT = 30.0  # generous: 2 shared cores
+WAIT = SLOW_WAIT  # generous: 2 shared cores
 POLL = 0.05  # seconds between two checks of a condition (always under a deadline)
 
 # The example reconcilers are imported as ``examples.reconcilers.*`` from the
-# repository root, as the CLI does from its working directory.
-REPO = Path(__file__).resolve().parents[3]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+# repository root (on sys.path: ``pythonpath = .`` in setup.cfg), as the CLI
+# does from its working directory.
 
 MANIFESTS = """
 apiVersion: gitstore.dev/v1beta1
@@ -105,48 +102,7 @@ PRODUCT_CONTROLLER = """
 
 def wait_for(cond: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
     """Poll ``cond`` until truthy (return its value) or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(POLL)
-
-
-def wait_quiet(
-    value: Callable[[], Any], window: float, timeout: float = WAIT, what: str = "quiet"
-) -> Any:
-    """Wait until ``value()`` has stayed unchanged for ``window`` seconds; return it.
-
-    Every change restarts the window; fail when no window of that length
-    fits before ``timeout`` (something keeps changing it).
-    """
-    deadline = time.monotonic() + timeout
-    last = value()
-    since = time.monotonic()
-    while True:
-        time.sleep(POLL)
-        now = value()
-        at = time.monotonic()
-        if now != last:
-            last, since = now, at
-        elif at - since >= window:
-            return last
-        if at > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}: still changing ({last!r})")
-
-
-def stays(value: Callable[[], Any], seconds: float) -> Any:
-    """Assert ``value()`` does not change for ``seconds`` (polled); return it."""
-    first = value()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        now = value()
-        assert now == first, f"changed during a quiet window: {first!r} -> {now!r}"
-        time.sleep(2 * POLL)
-    return first
+    return eventually(cond, timeout=timeout, what=what, poll=POLL)
 
 
 class Scripted:
@@ -293,7 +249,6 @@ def h() -> Any:
         PRODUCT_CONTROLLER = PRODUCT_CONTROLLER
         wait_for = staticmethod(wait_for)
         stays = staticmethod(stays)
-        wait_quiet = staticmethod(wait_quiet)
         Scripted = Scripted
         get = staticmethod(get)
         metric = staticmethod(metric)

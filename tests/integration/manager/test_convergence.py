@@ -91,17 +91,23 @@ def test_startup_reconciles_everything_once_then_stays_quiet(start_manager, scri
             scripted.count("air"),
         )
 
-    h.wait_quiet(activity, window=0.5, what="writes and reconciles to settle")
-    quiet = h.stays(activity, 3.0)
     # Every object's status is written exactly once: the cache is complete before
-    # the first reconcile, so no reconcile computes from a partial view.
-    assert quiet[0] == 4 and quiet[2] == 1 and quiet[3] == 2
-    # The job's 4 steps (Running, 10, 20, 30) are the only BackfillJob writes.
-    assert quiet[1] == 4
-    # ... and every object is reconciled exactly once (events coalesce in the queue
-    # until the caches have synced; a controller's own status writes do not re-trigger).
-    assert quiet[4:7] == (4, 1, 2), "successful reconciles per controller"
-    assert quiet[7:] == (1, 1), "scripted reconciles of x1 and air"
+    # the first reconcile, so no reconcile computes from a partial view (4 categories,
+    # 1 namespace, 2 products). The job's 4 steps (Running, 10, 20, 30) are the only
+    # BackfillJob writes. Every object is reconciled exactly once (events coalesce in
+    # the queue until the caches have synced; a controller's own status writes do not
+    # re-trigger): 4 taxonomy, 1 namespace, 2 product successes; x1 and air once each.
+    expected = (4, 4, 1, 2, 4, 1, 2, 1, 1)
+    # The phase ends when every expected write and reconcile has been counted ...
+    h.wait_for(
+        lambda: all(a >= e for a, e in zip(activity(), expected)),
+        what=f"writes and reconciles to reach {expected}",
+    )
+    # ... and then nothing more is written or reconciled (no write loop), exactly.
+    quiet = h.stays(activity, 3.0)
+    assert quiet[:4] == expected[:4], "status writes per kind"
+    assert quiet[4:7] == expected[4:7], "successful reconciles per controller"
+    assert quiet[7:] == expected[7:], "scripted reconciles of x1 and air"
     assert scripted.names() == {"x1", "air"}
     for ctl in ("taxonomy", "namespaces", "products"):
         assert h.metric(manager, "controller_runtime_reconcile_errors_total", controller=ctl) == 0
@@ -163,10 +169,23 @@ def test_a_parent_cycle_is_reported_not_looped_on(start_manager, api, h) -> None
     acyclic = next(c for c in obj["status"]["conditions"] if c["type"] == "Acyclic")
     assert acyclic["reason"] == "CycleDetected" and "electronics" in acyclic["message"]
     assert conditions(h, manager, "CategoryTaxonomy", "acme", "electronics")["Ready"] == "FALSE"
-    h.wait_for(lambda: conditions(h, manager, "CategoryTaxonomy", "acme", "desktops").get(
-        "Acyclic") == "FALSE")  # fmt: skip
+    # The phase ends when every category shows what the cycle leaves it with: on
+    # the loop (all four walk into it), no path or depth, its children counted.
+    children = {"electronics": 1, "computers": 2, "laptops": 1, "desktops": 0}
+
+    def settled(name: str) -> bool:
+        got = resolved(h, manager, name) or {}
+        return (
+            h.observed(manager, "CategoryTaxonomy", "acme", name)
+            and conditions(h, manager, "CategoryTaxonomy", "acme", name).get("Acyclic") == "FALSE"
+            and got.get("path") == []
+            and got.get("depth") is None
+            and got.get("childCount") == children[name]
+        )
+
+    h.wait_for(lambda: all(settled(n) for n in children), what="every category to see the cycle")
+    # No write loop: once settled, nothing more is written.
     count = lambda: writes(h, manager, "CategoryTaxonomy")  # noqa: E731
-    h.wait_quiet(count, window=0.5, what="the cycle's writes to settle")
     h.stays(count, 2.0)
     assert manager.controllers[0].quarantined() == []
 
@@ -186,7 +205,11 @@ def test_injected_conflicts_converge_without_quarantine(start_manager, scripted,
     (ctl,) = manager.controllers
     h.wait_for(lambda: h.observed(manager, "Product", "acme", "x1"))
     h.wait_for(lambda: h.observed(manager, "Product", "acme", "air"))
-    h.wait_quiet(lambda: writes(h, manager, "Product"), window=0.3, what="start-up writes")
+    # Start-up ends when both products' reconciles have returned (counted after they
+    # return) and written: exactly once each, so the counts below start from there.
+    start_up = lambda: (successes(h, manager, "products"), writes(h, manager, "Product"))  # noqa: E731
+    h.wait_for(lambda: min(start_up()) >= 2, what="start-up reconciles and writes")
+    assert start_up() == (2, 2)
     calls = scripted.count("x1")
     errors = h.metric(manager, "controller_runtime_reconcile_errors_total", controller="products")
     # Only x1 changes, so every one of the next 6 status writes is x1's.

@@ -20,6 +20,7 @@ from controller_manager.cli import main
 from controller_manager.config import load_config
 from controller_manager.manager import Manager
 from controller_manager.manager.runnables import Group
+from tests.support.waits import pause
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +62,7 @@ def test_readyz_turns_ready_only_after_caches_sync(write_config, api, scripted, 
             # liveness holds while syncing: a slow start is not a dead process
             assert requests.get(url + "/healthz", timeout=10).status_code == 200
             assert len(seen) < 2000, "never became ready"
-            time.sleep(h.POLL)
+            pause(h.POLL)  # between two polls of /readyz (bounded by the count)
         assert seen[0] == 500 and synced and all(synced)
         api.faults(latency_ms=0)
         starter.join(h.WAIT)
@@ -145,16 +146,13 @@ def _free_port() -> int:
 
 
 SLOW_RECONCILER = """
-import os, pathlib, time
-
-TICK = 0.05
+import os, pathlib, threading
 
 def reconcile(request, ctx):
     marks = pathlib.Path(os.environ["MARKS"])
     (marks / f"start-{request.name}").touch()
-    deadline = time.monotonic() + float(os.environ["SLOW"])
-    while time.monotonic() < deadline:  # real work would check ctx.stop; this one finishes
-        time.sleep(TICK)
+    # Simulated work of SLOW seconds: real work would check ctx.stop; this one finishes.
+    threading.Event().wait(float(os.environ["SLOW"]))
     (marks / f"done-{request.name}").touch()
 """
 

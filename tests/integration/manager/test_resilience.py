@@ -51,12 +51,20 @@ def test_dropped_streams_resume_from_the_cursor_without_a_list(start_manager, ap
     h.wait_for(lambda: generation_observed(h, manager, "x1", 1))
     h.wait_for(lambda: generation_observed(h, manager, "air", 1))
     assert relists(h, manager, "Product") == 1  # the initial list
-    # Let start-up's status writes settle: no request of the manager's may take the
-    # one injected failure meant for the watch's re-open.
-    status_ok = lambda: h.metric(  # noqa: E731
-        manager, "controller_manager_status_writes_total", kind="Product", result="ok"
-    )
-    h.wait_quiet(status_ok, window=0.3, what="start-up status writes")
+
+    # Start-up's status writes must be over: no request of the manager's may take the
+    # one injected failure meant for the watch's re-open. They are over once both
+    # products' reconciles have returned (counted after they return), one write each.
+    def start_up() -> tuple[float, float]:
+        return (
+            h.metric(manager, "controller_runtime_reconcile_total", controller="products",
+                     result="success"),
+            h.metric(manager, "controller_manager_status_writes_total", kind="Product",
+                     result="ok"),
+        )  # fmt: skip
+
+    h.wait_for(lambda: min(start_up()) >= 2, what="start-up reconciles and status writes")
+    assert start_up() == (2, 2)
     opened = api_watches(api, "Product")
     before = restarts(h, manager, "Product")
     # Cut the stream with the next request refused: whether the reflector sees the cut

@@ -1,4 +1,4 @@
-"""Shared fixtures: a recording clock and a tiny scripted HTTP server.
+"""Shared fixtures: an instant clock and a tiny scripted HTTP server.
 
 `responses` cannot stream a body slowly, go silent, or reset a connection,
 so stream tests use :class:`ScriptedServer`: a loopback HTTP/1.1 server on a
@@ -16,34 +16,15 @@ from typing import Any
 
 import pytest
 
+from tests.support.clocks import InstantClock
+
 TOKEN = "s3cr3t-token-value"
 
 
-class RecordingClock:
-    """A clock whose sleeps return at once and are recorded."""
-
-    def __init__(self) -> None:
-        self.sleeps: list[float] = []
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def time(self) -> float:
-        return 1_800_000_000.0 + self.now
-
-    def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        return stop is not None and stop.is_set()
-
-    def wait(self, cond: threading.Condition, timeout: float | None) -> None:
-        cond.wait(0.01)
-
-
 @pytest.fixture
-def clock() -> RecordingClock:
-    return RecordingClock()
+def clock() -> InstantClock:
+    """Sleeps return at once and are recorded (``clock.sleeps``)."""
+    return InstantClock()
 
 
 class Exchange:

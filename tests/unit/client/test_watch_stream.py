@@ -68,23 +68,30 @@ def test_silent_stream_hits_read_deadline(server, sse, clock):
 
 
 def test_keepalive_comments_count_as_life(server, sse, clock):
+    # No event for 1.5 heartbeat timeouts, only a comment every 50 ms: the watch
+    # must not stall. Tripping the deadline would take a 1 s pause of the
+    # scripted server (20 comment intervals), so a loaded machine cannot fake it.
+    heartbeat = 1.0
     stop = threading.Event()
 
     def script(ex):
         ex.start_stream()
-        for _ in range(8):  # 0.8 s of comments, each well inside 0.4 s
-            if stop.wait(0.1):
+        began = time.monotonic()
+        while time.monotonic() - began < 1.5 * heartbeat:
+            if stop.wait(0.05):
                 return
             ex.chunk(": keep-alive\n\n")
         ex.chunk(sse.frame(sse.event("ADDED", "a", "x.1")) + sse.COMPLETE)
         ex.end_stream()
 
     server.scripts = [script]
-    client = Client(server.url, token=sse.TOKEN, heartbeat_timeout=0.4, clock=clock)
+    client = Client(server.url, token=sse.TOKEN, heartbeat_timeout=heartbeat, clock=clock)
+    started = time.monotonic()
     try:
         assert [e.resource_version for e in client.watch("Product", "")] == ["x.1"]
     finally:
         stop.set()
+    assert time.monotonic() - started >= 1.5 * heartbeat  # longer than one deadline
 
 
 def test_connection_reset_mid_stream_is_transient(server, sse, clock):

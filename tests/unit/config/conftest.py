@@ -1,9 +1,8 @@
-"""Shared fixtures for the config tests: a config file written to tmp_path."""
+"""Fixtures for the config tests; ``write_config`` and friends: tests/unit/conftest.py."""
 
 from __future__ import annotations
 
 import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,19 +15,6 @@ from controller_manager.config import ConfigError, load_config
 def _restore_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """Loading a config puts its python_path first on sys.path: undo it after each test."""
     monkeypatch.setattr(sys, "path", [*sys.path])
-
-
-@pytest.fixture
-def write_config(tmp_path: Path) -> Callable[[str], Path]:
-    """Write YAML (dedented) to tmp_path/config.yaml, next to an empty manifests dir."""
-    (tmp_path / "manifests").mkdir(exist_ok=True)
-
-    def write(text: str) -> Path:
-        path = tmp_path / "config.yaml"
-        path.write_text(textwrap.dedent(text))
-        return path
-
-    return write
 
 
 @pytest.fixture

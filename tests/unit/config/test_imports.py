@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from controller_manager.config import load_config
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[3]
 API = "api: {embedded: {manifests: manifests}}\n"
 
 

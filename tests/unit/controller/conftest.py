@@ -2,8 +2,9 @@
 
 A :class:`Harness` wires real informers (over ``FakeListerWatcher``s, one
 per kind) into controllers with a fake status writer; teardown stops every
-controller and the factory and fails the test if a thread survives.
-Waits are bounded (``WAIT``, generous: two shared cores), never bare sleeps.
+controller and the factory (the root conftest's guard fails the test if a
+thread survives). Waits are bounded (``WAIT``, generous: two shared cores),
+never bare sleeps; the helpers come from :mod:`tests.support`.
 """
 
 from __future__ import annotations
@@ -22,30 +23,11 @@ from controller_manager.client.errors import Conflict
 from controller_manager.clock import REAL_CLOCK, Clock
 from controller_manager.controller import Controller, ControllerOptions
 from controller_manager.reconcile import Request
+from tests.support.objects import obj
+from tests.support.recorders import ReconcileRecorder
+from tests.support.waits import WAIT, eventually
 
-WAIT = 10.0
 KIND = "Widget"
-
-
-def eventually(check: Callable[[], Any], timeout: float = WAIT, what: str = "") -> Any:
-    """Poll ``check`` until truthy (bounded); return its value or fail the test."""
-    ticker = threading.Event()
-    deadline = REAL_CLOCK.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if REAL_CLOCK.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what or check}")
-        ticker.wait(0.005)
-
-
-def obj(name: str, namespace: str | None = "default", kind: str = KIND, **extra: Any) -> dict:
-    meta: dict[str, Any] = {"name": name}
-    if namespace:
-        meta["namespace"] = namespace
-    meta.update(extra.pop("metadata", {}))
-    return {"kind": kind, "metadata": meta, "spec": extra.pop("spec", {"v": 1}), **extra}
 
 
 class FakeStatusWriter:
@@ -78,44 +60,11 @@ class FakeStatusWriter:
         return current
 
 
-class Recorder:
-    """A reconciler whose behaviour per call is scripted by ``behave(request, ctx, n)``.
-
-    ``n`` is the 1-based call count for that request. Records every call.
-    """
-
-    def __init__(self, behave: Callable[[Request, Any, int], Any] | None = None) -> None:
-        self.behave = behave or (lambda request, ctx, n: None)
-        self._cond = threading.Condition()
-        self.calls: list[tuple[Request, Any]] = []
-        self.seen: list[dict | None] = []
-
-    def reconcile(self, request: Request, ctx: Any) -> Any:
-        with self._cond:
-            self.calls.append((request, ctx))
-            self.seen.append(ctx.get())
-            n = sum(1 for r, _ in self.calls if r == request)
-            self._cond.notify_all()
-        return self.behave(request, ctx, n)
-
-    def count(self, name: str | None = None) -> int:
-        with self._cond:
-            return sum(1 for r, _ in self.calls if name is None or r.name == name)
-
-    def wait_count(self, n: int, name: str | None = None, timeout: float = WAIT) -> None:
-        with self._cond:
-            ok = self._cond.wait_for(lambda: self.count_locked(name) >= n, timeout)
-        assert ok, f"expected {n} reconciles of {name or 'any'}, got {self.count(name)}"
-
-    def count_locked(self, name: str | None) -> int:
-        return sum(1 for r, _ in self.calls if name is None or r.name == name)
-
-
 class Harness:
     """Informers over fake servers, controllers over them, and cleanup.
 
-    Test files cannot import this module (importlib mode), so the helpers
-    hang off the fixture: ``h.eventually``, ``h.obj``, ``h.recorder()``.
+    The shared helpers hang off the fixture too (``h.eventually``,
+    ``h.obj``, ``h.recorder()``), so a test needs nothing but ``harness``.
     """
 
     WAIT = WAIT
@@ -123,8 +72,10 @@ class Harness:
     eventually = staticmethod(eventually)
     obj = staticmethod(obj)
 
-    def recorder(self, behave: Callable[[Request, Any, int], Any] | None = None) -> Recorder:
-        return Recorder(behave)
+    def recorder(
+        self, behave: Callable[[Request, Any, int], Any] | None = None
+    ) -> ReconcileRecorder:
+        return ReconcileRecorder(behave)
 
     def __init__(self) -> None:
         self.servers: dict[str, FakeListerWatcher] = {}
@@ -179,15 +130,9 @@ class Harness:
 
 @pytest.fixture
 def harness() -> Iterator[Harness]:
-    before = set(threading.enumerate())
+    """A Harness, closed at teardown (the root conftest then checks for leaked threads)."""
     h = Harness()
     try:
         yield h
     finally:
         h.close()
-    leaked = [
-        t.name
-        for t in threading.enumerate()
-        if t not in before and t.is_alive() and t.name.startswith("controller-")
-    ]
-    assert not leaked, f"leaked threads: {leaked}"

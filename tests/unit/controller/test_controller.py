@@ -1,4 +1,10 @@
-"""Controller outcomes, concurrency, shutdown and health, on real informers."""
+"""A running controller on real informers: one worker per key, stalls, timeouts, timer, context.
+
+Outcomes are in ``test_outcomes``, admission in ``test_intake``, start and
+stop in ``test_lifecycle``. A cluster-scoped key spelled with ``""`` by a
+map function is the same key as the primary's: it never runs on a second
+worker while the first holds it.
+"""
 
 from __future__ import annotations
 
@@ -6,124 +12,12 @@ import threading
 
 import pytest
 
-from controller_manager.client.errors import Conflict
 from controller_manager.clock import FakeClock
-from controller_manager.controller import Controller, ControllerOptions
+from controller_manager.controller import ControllerOptions
 from controller_manager.handlers import WatchSpec
-from controller_manager.reconcile import Request, Result, TerminalError
+from controller_manager.reconcile import Request
 
 A = Request("Widget", "default", "a")
-
-
-def test_success_forgets_and_records(harness):
-    h = harness
-    rec = h.recorder()
-    ctrl = h.controller(rec)
-    h.server().create(h.obj("a"))
-    rec.wait_count(1, "a")
-    h.eventually(lambda: ctrl.debug_info()["last_success_time"], what="success")
-    assert ctrl.queue.num_requeues(A) == 0
-    request, ctx = rec.calls[0]
-    assert request == A and rec.seen[0]["metadata"]["name"] == "a"
-    assert ctx.stop is not None and not ctx.stop.is_set() and len(ctx.reconcile_id) == 16
-    assert ctx.status is h.status
-    info = ctrl.debug_info()
-    assert info["kind"] == "Widget" and info["workers"] == 2 and info["stalled"] is False
-    assert ctrl.is_alive()
-    names = {t.name for t in threading.enumerate() if t.name.startswith(f"controller-{ctrl.name}-")}
-    assert names == {f"controller-{ctrl.name}-{s}" for s in ("worker-0", "worker-1", "timer")}
-
-
-def test_exception_backs_off_then_succeeds(harness):
-    h = harness
-
-    def behave(request, ctx, n):
-        if n <= 3:
-            raise RuntimeError(f"transient {n}")
-
-    rec = h.recorder(behave)
-    ctrl = h.controller(rec, max_retries=10)
-    h.server().create(h.obj("a"))
-    rec.wait_count(4, "a")
-    h.eventually(lambda: ctrl.queue.num_requeues(A) == 0, what="forget after success")
-    assert ctrl.quarantined() == [] and ctrl.quarantine.attempts(A) == 0
-    assert ctrl.is_alive()  # the exceptions killed no worker
-
-
-def test_requeue_after_forgets_and_adds_after(harness):
-    h = harness
-    rec = h.recorder(lambda r, ctx, n: Result(requeue_after=0.05) if n == 1 else None)
-    ctrl = h.controller(rec)
-    h.server().create(h.obj("a"))
-    rec.wait_count(2, "a")
-    assert ctrl.queue.num_requeues(A) == 0
-    h.eventually(
-        lambda: (
-            h.sample(
-                "controller_runtime_reconcile_total", controller=ctrl.name, result="requeue_after"
-            )
-            == 1
-        )
-    )
-
-
-def test_conflict_is_retried_without_quarantine(harness):
-    h = harness
-
-    def behave(request, ctx, n):
-        ctx.status.update_status(ctx.get(), observed_generation=ctx.get()["metadata"]["generation"])
-
-    h.status.conflicts = 5
-    rec = h.recorder(behave)
-    ctrl = h.controller(rec, max_retries=2, workers=1)
-    h.server().create(h.obj("a"))
-    rec.wait_count(6, "a")
-    h.eventually(lambda: h.status.writes, what="the write to land")
-    assert ctrl.quarantined() == []
-    # Our own status write is a status-only update: it must not re-trigger us.
-    h.eventually(lambda: (h.server().get("default/a") or {}).get("status"))
-    h.server().create(h.obj("probe"))
-    rec.wait_count(1, "probe")
-    assert rec.count("a") == 6
-
-
-def test_conflict_as_cause_is_a_conflict(harness):
-    h = harness
-
-    def behave(request, ctx, n):
-        if n <= 3:
-            try:
-                raise Conflict("1")
-            except Conflict as exc:
-                raise RuntimeError("wrapped") from exc
-
-    rec = h.recorder(behave)
-    ctrl = h.controller(rec, max_retries=1)
-    h.server().create(h.obj("a"))
-    rec.wait_count(4, "a")
-    assert ctrl.quarantined() == []
-
-
-def test_missing_object_is_success(harness):
-    h = harness
-    rec = h.recorder()
-    ctrl = h.controller(rec, max_retries=1)
-    server = h.server()
-    server.create(h.obj("a"))
-    rec.wait_count(1, "a")
-    server.delete("default/a")
-    rec.wait_count(2, "a")
-    assert rec.seen[-1] is None
-    ctrl.requeue(Request("Widget", "default", "never-existed"))
-    rec.wait_count(1, "never-existed")
-    h.eventually(
-        lambda: (
-            h.sample("controller_runtime_reconcile_total", controller=ctrl.name, result="success")
-            == 3
-        )
-    )
-    assert h.sample("controller_runtime_reconcile_errors_total", controller=ctrl.name) == 0
-    assert ctrl.quarantined() == []
 
 
 def test_workers_never_process_the_same_key_concurrently(harness):
@@ -167,49 +61,43 @@ def test_workers_never_process_the_same_key_concurrently(harness):
     assert ctrl.is_alive()
 
 
-def test_stop_lets_inflight_finish_and_joins(harness):
+def test_empty_namespace_request_never_runs_concurrently_with_the_primary(harness):
     h = harness
+    lock = threading.Lock()
+    running: set[str] = set()
+    violations: list[str] = []
     entered, release = threading.Event(), threading.Event()
-    saw_stop = []
 
     def behave(request, ctx, n):
-        entered.set()
-        release.wait(h.WAIT)
-        saw_stop.append(ctx.stop.is_set())
+        with lock:
+            if request.key in running:
+                violations.append(request.key)
+            running.add(request.key)
+        try:
+            if request.name == "c" and n == 1:
+                entered.set()
+                release.wait(h.WAIT)
+        finally:
+            with lock:
+                running.discard(request.key)
 
     rec = h.recorder(behave)
-    ctrl = h.controller(rec)
-    h.server().create(h.obj("a"))
-    assert entered.wait(h.WAIT)
-    result = []
-    stopper = threading.Thread(target=lambda: result.append(ctrl.stop(h.WAIT)), name="test-stopper")
-    stopper.start()
-    h.eventually(lambda: ctrl.debug_info()["alive"] is False, what="stopping")
-    release.set()
-    stopper.join(h.WAIT)
-    assert result == [True] and saw_stop == [True]
-    assert (
-        h.sample("controller_runtime_reconcile_total", controller=ctrl.name, result="success") == 1
+    # A map function that spells the cluster scope as "" (a common idiom).
+    watch = WatchSpec(
+        "Part", lambda o: [Request("Widget", o["metadata"].get("namespace", ""), o["spec"]["w"])]
     )
-    assert not any(t.name.startswith(f"controller-{ctrl.name}-") for t in threading.enumerate())
-    with pytest.raises(RuntimeError):
-        ctrl.start()
-
-
-def test_stop_times_out_on_a_stuck_reconcile(harness):
-    h = harness
-    entered, release = threading.Event(), threading.Event()
-
-    def behave(request, ctx, n):
-        entered.set()
-        release.wait(h.WAIT)
-
-    ctrl = h.controller(h.recorder(behave))
-    h.server().create(h.obj("a"))
-    assert entered.wait(h.WAIT)
-    assert ctrl.stop(0.05) is False
+    h.controller(rec, workers=2, watches=[watch])
+    h.server().create(h.obj("c", namespace=None))
+    assert entered.wait(h.WAIT)  # worker 1 holds "c"
+    h.server("Part").create(h.obj("p", namespace=None, kind="Part", spec={"w": "c"}))
+    # A probe through the same Part handler: the free worker takes whatever
+    # was queued before it, so a duplicate "c" would run before the probe.
+    h.server().create(h.obj("probe", namespace=None))
+    h.server("Part").create(h.obj("p2", namespace=None, kind="Part", spec={"w": "probe"}))
+    rec.wait_count(1, "probe")
     release.set()
-    assert ctrl.stop(h.WAIT) is True
+    rec.wait_count(2, "c")  # the mapped event still causes exactly one more pass
+    assert violations == []
 
 
 def test_stalled_means_waiting_work_not_idleness(harness):
@@ -261,28 +149,6 @@ def test_standby_controller_is_not_stalled_and_reconciles_the_cache_once_started
     ctrl.start()
     assert ctrl.is_stalled() is False  # waiting for leadership is not a stall
     rec.wait_count(1, "a")  # cached before start: replayed to the handler start() registered
-
-
-def test_constructor_starts_no_thread_and_start_builds_the_queue(harness):
-    h = harness
-    before = {t.ident for t in threading.enumerate()}
-    ctrl = Controller(
-        ControllerOptions(name="quiet", kind="Gadget", workers=2, resync_period=0),
-        h.recorder(),
-        informers=h.factory,  # not started: the informers it asks for stay idle
-        status_writer=h.status,
-        registry=h.registry,
-    )
-    h.controllers.append(ctrl)
-    assert [t.name for t in threading.enumerate() if t.ident not in before] == []
-    with pytest.raises(RuntimeError, match="not started"):
-        ctrl.queue  # noqa: B018 - the property is what is tested
-    h.factory.start()
-    assert h.factory.wait_for_cache_sync(h.WAIT)
-    ctrl.start()
-    names = {t.name for t in threading.enumerate()}
-    assert {"controller-quiet-worker-0", "workqueue-delay-quiet"} <= names
-    assert len(ctrl.queue) == 0
 
 
 def test_reconcile_timeout_is_reported_once(harness, caplog):
@@ -383,21 +249,3 @@ def test_options_are_validated():
     ):
         with pytest.raises(ValueError):
             ControllerOptions(name="x", kind="Widget", **bad)
-
-
-def test_terminal_error_as_cause_is_terminal(harness):
-    h = harness
-
-    def behave(request, ctx, n):
-        try:
-            raise TerminalError("spec.title is required")
-        except TerminalError as exc:
-            raise RuntimeError("while resolving the category") from exc
-
-    rec = h.recorder(behave)
-    ctrl = h.controller(rec, max_retries=10)
-    h.server().create(h.obj("a"))
-    rec.wait_count(1, "a")
-    h.eventually(ctrl.quarantined, what="quarantined at once")
-    (entry,) = ctrl.quarantined()
-    assert entry.attempts == 1 and rec.count("a") == 1

@@ -14,8 +14,7 @@ from controller_manager.manager.health import Probes, controller_health
 from controller_manager.manager.httpserver import HTTPServer, ProbeApp
 from controller_manager.manager.httpserver import Request as HTTPRequest
 from controller_manager.reconcile import Request
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.support.paths import REPO
 
 
 def stub_controller(*, started: bool, alive: bool, stalled: bool = False):

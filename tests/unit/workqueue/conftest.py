@@ -14,9 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from controller_manager.clock import FakeClock
-
-# Generous: only matters when something is broken (2 shared cores).
-WAIT = 10.0
+from tests.support.waits import WAIT
 
 
 class Spawned:

@@ -1,14 +1,16 @@
-"""The delaying queue: ready order, dedup, immediate adds, thread lifecycle."""
+"""The delaying queue: ready order, dedup, prompt wake-ups, thread lifecycle."""
 
 from __future__ import annotations
 
 import itertools
 import threading
+import time
 
 import pytest
 
-from controller_manager.clock import RealClock
 from controller_manager.workqueue import DelayingQueue, ShutDown
+from tests.support.clocks import WaitCountingClock
+from tests.support.waits import WAIT
 
 
 @pytest.fixture
@@ -144,45 +146,39 @@ def test_shutdown_with_drain_also_stops_the_thread(fake_clock):
     assert q.get(timeout=0) == "a"
 
 
-def test_real_clock_delay_is_honoured(closing):
-    # One short real delay to prove the real clock path works end to end.
-    q = closing(DelayingQueue("real"))
-    q.add_after("a", 0.01)
-    assert q.get(timeout=10.0) == "a"
+# The heap thread's longest single wait (delaying._MAX_WAIT is 10 s). A
+# bound well under it tells "woken by the add" from "woke up on its own".
+PROMPT = 1.0
 
 
-class _CountingClock(RealClock):
-    """The real clock, recording each wait of one thread (by name) and its timeout.
-
-    Every call after the first is a wake-up of that thread: it waits in a
-    loop and re-enters ``wait`` each time it wakes.
-    """
-
-    def __init__(self, thread_name: str) -> None:
-        self.thread_name = thread_name
-        self.timeouts: list[float | None] = []
-        self._calls = threading.Condition()
-
-    def wait(self, cond: threading.Condition, timeout: float | None) -> None:
-        if threading.current_thread().name == self.thread_name:
-            with self._calls:
-                self.timeouts.append(timeout)
-                self._calls.notify_all()
-        super().wait(cond, timeout)
-
-    def calls(self) -> int:
-        with self._calls:
-            return len(self.timeouts)
-
-    def wait_for_calls(self, n: int, timeout: float) -> bool:
-        with self._calls:
-            return self._calls.wait_for(lambda: len(self.timeouts) >= n, timeout)
+@pytest.mark.parametrize("already_waiting", [False, True], ids=["empty-heap", "far-item"])
+def test_a_new_earliest_item_wakes_the_delay_thread_at_once(closing, already_waiting):
+    # On the real clock: a thread parked for its longest wait (empty heap, or
+    # a far-future head) must be woken by the add of a new earliest item and
+    # hand it out after its own short delay, not after the 10 s wait ends.
+    clock = WaitCountingClock("workqueue-delay-prompt")
+    q = closing(DelayingQueue("prompt", clock=clock))
+    assert clock.wait_for_calls(1, WAIT), "the delay thread never waited"
+    if already_waiting:
+        q.add_after("far", 3600.0)
+        assert clock.wait_for_calls(2, WAIT), "the far item did not wake the thread"
+    parked = clock.calls()
+    assert clock.timeouts[-1] == 10.0, clock.timeouts  # parked for its longest wait
+    q.add_after("soon", 0.01)
+    sent = time.monotonic()
+    # Delivery fails at once (Empty) if it takes longer than PROMPT.
+    assert q.get(timeout=PROMPT) == "soon"
+    took = time.monotonic() - sent
+    woke = clock.calls() - parked
+    assert woke >= 1, f"the delay thread was never woken; timeouts {clock.timeouts}"
+    assert took < PROMPT
+    q.done("soon")
 
 
 def test_far_future_item_does_not_wake_the_thread_on_the_real_clock(closing):
-    clock = _CountingClock("workqueue-delay-idle")
+    clock = WaitCountingClock("workqueue-delay-idle")
     q = closing(DelayingQueue("idle", clock=clock))
-    assert clock.wait_for_calls(1, 10.0), "the delay thread never waited"
+    assert clock.wait_for_calls(1, WAIT), "the delay thread never waited"
     parked = clock.calls()
     q.add_after("far", 3600.0)
     # The add is the new earliest item, so it wakes the thread once (plus at

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from collections import Counter as Tally
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller_manager.workqueue import Queue, ShutDown
+from tests.support.waits import pause
 
 WAIT = 10.0
 KEYS = st.integers(min_value=0, max_value=7)
@@ -61,9 +61,9 @@ def run_schedule(producers: list[list[tuple[int, bool]]], workers: int, work_tim
 
     def produce(steps: list[tuple[int, bool]]) -> None:
         start.wait()
-        for key, pause in steps:
-            if pause:
-                time.sleep(PAUSE)
+        for key, spread in steps:
+            if spread:
+                pause(PAUSE)  # spread the adds: a producer's own timing, not a wait
             with state_lock:
                 version[key] += 1
             q.add(key)
@@ -81,7 +81,7 @@ def run_schedule(producers: list[list[tuple[int, bool]]], workers: int, work_tim
                     violations.append(f"key {key} held by {holders[key]} workers")
                 seen[key] = version[key]
             if work_time:
-                time.sleep(work_time)  # simulated work, so adds land mid-pass
+                pause(work_time)  # simulated work, so adds land mid-pass
             with state_lock:
                 holders[key] -= 1
             q.done(key)

@@ -1,4 +1,10 @@
-"""Shared fixtures for the manager's unit tests: config files written to tmp_path."""
+"""Fixtures shared by the unit rooms that read config files (config, manager, the CLI).
+
+``write_config`` writes YAML (dedented) to ``tmp_path/config.yaml`` next to
+an empty ``manifests`` directory; ``reconciler_module`` makes a small
+reconciler module importable by name; ``valid_yaml`` is a config that
+passes every check once that module is importable.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,11 @@
-"""Review: who is woken when an informer (or one handler) becomes synced.
+"""Who is woken, and when, once an informer, one of its handlers or the FIFO has synced.
 
 An empty first list leaves the FIFO synced without a single delta to pop,
-so nothing may rely on the processing loop to announce it.
+so nothing may rely on the processing loop to announce it: the FIFO
+announces it itself (without holding its lock), and a waiter in
+``wait_for_cache_sync`` is woken by that, not by its timeout. A handler is
+not synced while initial adds are still being distributed to it. Stopping
+an informer that never synced wakes its waiters with False.
 """
 
 from __future__ import annotations
@@ -11,22 +15,12 @@ import time
 from typing import Any
 
 from controller_manager.cache.fake import FakeListerWatcher
+from controller_manager.cache.fifo import RealFIFO
 from controller_manager.cache.listwatch import ListResult
 from controller_manager.cache.processor import ADD, EventHandlerRegistration
-
-T = 10.0
-
-
-class _SignallingCondition(threading.Condition):
-    """A Condition that tells the test when someone starts waiting on it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.waiting = threading.Event()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self.waiting.set()
-        return super().wait(timeout)
+from controller_manager.cache.store import Indexer
+from tests.support.threads import SignallingCondition
+from tests.support.waits import WAIT as T
 
 
 class _ListAfterWaiter:
@@ -45,7 +39,7 @@ class _ListAfterWaiter:
 
 
 def test_empty_first_list_wakes_wait_for_cache_sync(informers, fake):
-    cond = _SignallingCondition()
+    cond = SignallingCondition()
     informer = informers(_ListAfterWaiter(fake, cond.waiting), name="empty")
     informer._sync_cond = cond  # instrumented, so the list runs after the wait began
     informer.start()
@@ -53,6 +47,32 @@ def test_empty_first_list_wakes_wait_for_cache_sync(informers, fake):
     assert informer.wait_for_cache_sync(T)
     # Before the fix nothing notified the waiter: it slept out its whole timeout.
     assert time.monotonic() - started < T / 2
+
+
+def test_stop_before_sync_wakes_and_fails_wait_for_cache_sync(informers, fake, clock):
+    fake.fail_next_lists(100)  # never syncs
+    informer = informers(fake, clock=clock)
+    cond = SignallingCondition()
+    informer._sync_cond = cond  # instrumented, so stop() comes while the waiter waits
+    informer.start()
+    result: list[bool] = []
+    returned = threading.Event()
+
+    def waiter():
+        result.append(informer.wait_for_cache_sync(T))
+        returned.set()
+
+    thread = threading.Thread(target=waiter, name="test-sync-waiter", daemon=True)
+    thread.start()
+    assert cond.waiting.wait(T), "wait_for_cache_sync never waited"
+    started = time.monotonic()
+    assert informer.stop(T)
+    assert returned.wait(T / 2), "stop() did not wake the cache-sync waiter"
+    assert result == [False]
+    assert not informer.has_synced()
+    assert informer.wait_for_cache_sync(T) is False  # at once, not after T
+    assert time.monotonic() - started < T / 2
+    thread.join(T)
 
 
 def test_handler_is_not_synced_while_initial_adds_are_being_distributed(make_obj):
@@ -71,9 +91,6 @@ def test_handler_is_not_synced_while_initial_adds_are_being_distributed(make_obj
 
 
 def test_fifo_announces_an_empty_first_replace_without_holding_its_lock():
-    from controller_manager.cache.fifo import RealFIFO
-    from controller_manager.cache.store import Indexer
-
     seen: list[bool] = []
     fifo = RealFIFO(Indexer(), on_synced=lambda: seen.append(fifo.has_synced()))
     # has_synced() takes the FIFO's lock: a callback run under it would hang.

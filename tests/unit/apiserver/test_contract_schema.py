@@ -18,9 +18,10 @@ import pytest
 from graphql import build_schema
 
 import controller_manager.apiserver
+from tests.support.paths import REPO
 
 PACKAGED = Path(controller_manager.apiserver.__file__).with_name("schema.graphql")
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "contract" / "schema.graphql"
+SHARED = REPO.parent / "shared" / "contract" / "schema.graphql"
 
 
 def in_ci(env: Mapping[str, str]) -> bool:

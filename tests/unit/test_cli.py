@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from controller_manager.cli import main
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.support.paths import REPO
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,29 @@
+"""Suite-wide fixtures: the thread-leak guard.
+
+Shared helpers are in :mod:`tests.support` (importable from every test:
+``pythonpath = .`` in ``setup.cfg``); fixtures stay in each room's conftest.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.threads import leaked_threads
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Fail a test that leaves a thread of ours alive after its teardown.
+
+    Function-scoped and autouse in the root conftest, so it is set up before
+    (and torn down after) every other function-scoped fixture of the test;
+    threads of session-scoped servers start before its snapshot and are not
+    counted. Each new thread of ours gets a bounded join first.
+    """
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    leaked = leaked_threads(before)
+    assert not leaked, f"threads left running after teardown: {leaked}"

@@ -1,0 +1,28 @@
+"""The user contract's values: one key per object, and results that cannot wedge a queue.
+
+``Request(kind, "", name)`` and ``Request(kind, None, name)`` are one key:
+as distinct values they were two work-queue items (a map function
+returning ``namespace=""`` let a second worker reconcile the object while
+the first still held it). ``Result(requeue_after=nan)`` and negative delays
+are refused.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from controller_manager.reconcile import Request, Result
+
+
+def test_empty_and_none_namespace_are_the_same_request():
+    a, b = Request("Widget", "", "x"), Request("Widget", None, "x")
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert a.namespace is None and a.key == "x"
+
+
+@pytest.mark.parametrize("bad", [math.nan, -1.0])
+def test_result_rejects_nan_and_negative(bad):
+    with pytest.raises(ValueError):
+        Result(requeue_after=bad)
