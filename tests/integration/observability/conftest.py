@@ -12,12 +12,9 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,12 +23,15 @@ import requests
 from controller_manager.apiserver import EmbeddedAPIServer
 from controller_manager.config import load_config
 from controller_manager.manager import Manager
-
-REPO = Path(__file__).resolve().parents[3]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from tests.support.paths import REPO
+from tests.support.waits import eventually
 
 WAIT = 60.0  # generous: 2 shared cores, and Prometheus needs a few scrapes
+
+
+def wait_until(check: Any, what: str) -> Any:
+    """Poll ``check`` (bounded, every 0.2 s) until truthy: Prometheus offers nothing to wait on."""
+    return eventually(check, timeout=WAIT, what=what, poll=0.2)
 
 
 @dataclass
@@ -56,20 +56,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_until(check: Any, what: str, timeout: float = WAIT) -> Any:
-    """Poll ``check`` (bounded) until it returns something truthy; return it."""
-    deadline = time.monotonic() + timeout
-    pause = 0.1
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(pause)  # a poll interval under a deadline, not a wait for a lull
-        pause = min(pause * 2, 1.0)
 
 
 @dataclass
@@ -105,7 +91,9 @@ def scraped(prometheus_tools: Tools, tmp_path_factory: pytest.TempPathFactory) -
                 reconciler: "examples.reconcilers.taxonomy:reconcile"
                 watches:
                   - {{kind: Product, map: "examples.reconcilers.taxonomy:map_product"}}
-              - {{name: namespace, kind: Namespace, reconciler: "examples.reconcilers.namespace:reconcile"}}
+              - name: namespace
+                kind: Namespace
+                reconciler: "examples.reconcilers.namespace:reconcile"
             """
         )
     )

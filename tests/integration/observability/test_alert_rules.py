@@ -17,6 +17,7 @@ def promtool(tools, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [tools.promtool, *args],
         capture_output=True,
+        check=False,
         text=True,
         timeout=120,
         cwd=RULES.parent,

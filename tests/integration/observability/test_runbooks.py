@@ -28,7 +28,11 @@ def quoted(page: Path) -> list[str]:
 
 
 def families(page_text: str) -> set[str]:
-    return {line.split("{")[0].split(" ")[0] for line in page_text.splitlines() if line and line[0] != "#"}
+    return {
+        line.split("{")[0].split(" ")[0]
+        for line in page_text.splitlines()
+        if line and line[0] != "#"
+    }
 
 
 def source_strings() -> str:
@@ -65,8 +69,8 @@ def test_every_quoted_endpoint_answers(scraped) -> None:
     wrong = []
     for page in RUNBOOKS:
         for span in quoted(page):
-            for path in ENDPOINT.findall(span):
-                path = path.rstrip(".,:;)")
+            for found in ENDPOINT.findall(span):
+                path = found.rstrip(".,:;)")
                 concrete = re.sub(r"<[^>]+>|\{[^}]+\}", "x", path)
                 if "/requeue" in concrete or concrete.endswith("/"):
                     continue  # a POST with a real key; covered by the poison API tests
