@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONSTRAINTS := constraints.txt
 CONFIG ?= examples/config.yaml
 
-.PHONY: install test lint bench run demo-repo api clean
+.PHONY: install test lint bench run demo-repo api clean prometheus
 
 install: $(STAMP)
 
@@ -17,7 +17,13 @@ $(STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# The observability tests run a real Prometheus and promtool (Debian's package).
+prometheus:
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
+		echo "installing Debian's prometheus package (prometheus, promtool) for the observability tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+test: $(STAMP) prometheus
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
