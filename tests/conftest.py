@@ -1,4 +1,4 @@
-"""Suite-wide fixtures: the thread-leak guard.
+"""Suite-wide fixtures: the thread-leak guard, and logging put back after each test.
 
 Shared helpers are in :mod:`tests.support` (importable from every test:
 ``pythonpath = .`` in ``setup.cfg``); fixtures stay in each room's conftest.
@@ -6,6 +6,7 @@ Shared helpers are in :mod:`tests.support` (importable from every test:
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -27,3 +28,19 @@ def no_leaked_threads() -> Iterator[None]:
     yield
     leaked = leaked_threads(before)
     assert not leaked, f"threads left running after teardown: {leaked}"
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Remove the handler ``configure_logging`` installs (the CLI's), and reset the level.
+
+    A test that runs the CLI in-process configures the root logger; the next
+    test must not inherit its handler, format or redactor.
+    """
+    level = logging.getLogger().level
+    yield
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() == "controller-manager":
+            root.removeHandler(handler)
+    root.setLevel(level)

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from controller_manager.cli import main
 from tests.support.paths import REPO
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == "controller-manager":
-            root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
 
 
 def test_check_config_offline_ok(write_config, valid_yaml, reconciler_module, capsys) -> None:

@@ -11,8 +11,7 @@ learned by re-reading its ``token_file`` after a 401.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +24,6 @@ from controller_manager.redact import REDACTED, escaped_forms
 URL = "http://127.0.0.1:9"
 FIRST = 'first\\tok"en-0001'
 SECOND = 'second\\tok"en-0002'
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == "controller-manager":
-            root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
 
 
 def forbidden_quoting_the_token(token_file: Path, rotate_to: str | None) -> Callable[..., Any]:

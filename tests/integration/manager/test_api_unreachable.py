@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,16 +11,6 @@ import pytest
 from controller_manager.cli import main
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == "controller-manager":
-            root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
 
 
 @pytest.fixture

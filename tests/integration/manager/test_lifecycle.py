@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import socket
@@ -23,15 +22,6 @@ from controller_manager.manager.runnables import Group
 from tests.support.waits import pause
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == "controller-manager":
-            root.removeHandler(handler)
 
 
 def test_readyz_turns_ready_only_after_caches_sync(write_config, api, scripted, h) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +12,6 @@ from controller_manager.cli import main
 from controller_manager.config import load_config
 
 CONTROLLERS = 'controllers: [{kind: A, reconciler: "m:f"}]\n'
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == "controller-manager":
-            root.removeHandler(handler)
 
 
 def git(repo: Path, *args: str) -> None:

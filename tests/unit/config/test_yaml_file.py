@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from controller_manager.config import load_config
 
 BASE = """
@@ -69,14 +67,3 @@ def test_the_cli_reports_a_non_utf8_file_without_a_traceback(tmp_path: Path, cap
     err = capsys.readouterr().err
     assert f"config error: {path}: (top level): not UTF-8 text: byte 0xff at byte offset 16" in err
     assert "Traceback" not in err
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    import logging
-
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == "controller-manager":
-            root.removeHandler(handler)
