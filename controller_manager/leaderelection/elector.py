@@ -248,14 +248,16 @@ class LeaderElector:
             if was_leading and self.timing.release_on_cancel:
                 self.release()
             return
-        self._ended = reason
         log.error(
             "leader lease lost lease=%s identity=%s reason=%s",
             self.describe(),
             self.identity,
             reason,
         )
-        self._on_stopped(reason)
+        try:
+            self._on_stopped(reason)
+        finally:
+            self._ended = reason  # after the callback: it reports the loss in its own words
 
     def _acquire(self) -> bool:
         log.info(
