@@ -56,11 +56,19 @@ spec: {leaseDurationSeconds: 3}
 
 RECONCILER = """
 import os
+import pathlib
+import time
 
 def reconcile(request, ctx):
     obj = ctx.get()
     if obj is None:
         return
+    if obj["spec"].get("gate"):  # in flight until the test opens the gate (bounded)
+        here = pathlib.Path(os.environ["GATES"])
+        (here / ("entered-" + os.environ["REPLICA"])).touch()
+        deadline = time.monotonic() + 60
+        while not (here / "open").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
     generation = obj["metadata"]["generation"]
     ctx.status.update_status(
         obj,
@@ -160,6 +168,8 @@ class Cluster:
         self.tokens = tokens
         self.replicas: list[Replica] = []
         self.generation = 1
+        self.gates = tmp / "gates"  # see RECONCILER: a Product with spec.gate waits for "open"
+        self.gates.mkdir()
 
     # -- the API's side --------------------------------------------------------
 
@@ -209,7 +219,7 @@ class Cluster:
         probe_port, metrics_port = free_port(), free_port()
         config = self.write_config(identity, lease, probe_port, metrics_port)
         log = self.tmp / f"replica-{identity}.log"
-        env = {**os.environ, "REPLICA": identity}
+        env = {**os.environ, "REPLICA": identity, "GATES": str(self.gates)}
         with open(log, "wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "controller_manager", "-c", str(config)],
