@@ -37,10 +37,12 @@ from controller_manager.config import (
     LOG_LEVELS,
     Config,
     ConfigError,
+    check_leader_election,
     load_config,
     parse_bind_address,
     parse_duration,
 )
+from controller_manager.config.errors import ErrorCollector
 from controller_manager.logs import configure_logging
 from controller_manager.redact import Redactor
 
@@ -76,6 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", type=str.lower, choices=LOG_LEVELS)
     p.add_argument("--graceful-shutdown-timeout", help="duration, e.g. 30s")
     p.add_argument("--cache-sync-timeout", help="duration, e.g. 2m")
+    p.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="run with leader election (leader_election.enabled): only the Lease holder reconciles",
+    )
+    p.add_argument("--leader-election-id", help="the Lease's name (leader_election.lease.name)")
+    p.add_argument(
+        "--leader-election-namespace",
+        help="the Lease's namespace (leader_election.lease.namespace)",
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -108,6 +120,21 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> None:
                 setattr(config.shutdown, flag, parse_duration(value))
             except ValueError as exc:
                 raise fail("--" + flag.replace("_", "-"), str(exc)) from None
+    _apply_leader_election(config, args)
+
+
+def _apply_leader_election(config: Config, args: argparse.Namespace) -> None:
+    """Apply the three leader-election flags, then check the section again."""
+    le = config.leader_election
+    if args.leader_elect:
+        le.enabled = True
+    if args.leader_election_id is not None:
+        le.lease.name = args.leader_election_id
+    if args.leader_election_namespace is not None:
+        le.lease.namespace = args.leader_election_namespace
+    errors = ErrorCollector(config.path)
+    check_leader_election(config, errors)
+    errors.raise_if_any()
 
 
 def _secrets(config: Config) -> list[str]:

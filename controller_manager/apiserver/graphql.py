@@ -226,6 +226,7 @@ def resolve_update_status(_root: Any, info: GraphQLResolveInfo, **args: Any) -> 
             inp["resourceVersion"],
             _status_changes(inp),
             force_conflict=ctx.faults.take_conflict,
+            writer=ctx.principal.name,
         )
     except ApiError as exc:
         if exc.code == "NOT_FOUND":

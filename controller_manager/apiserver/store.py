@@ -35,6 +35,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .admission import AdmissionError, Batch, Document, Manifest, prepare, validate
+from .journal import StatusJournal
 from .kinds import CORE_KINDS, CRD_KIND, ApiError, KindInfo
 from .limits import Limits
 from .selectors import Filter
@@ -72,6 +73,7 @@ class Store:
         self._logs: dict[str, deque[Event]] = {}
         self._floor: dict[str, int] = {}
         self._subs: dict[str, set[Subscriber]] = {}
+        self.journal = StatusJournal()  # who wrote which status: see journal.py
 
     # -- revisions and cursors -------------------------------------------------
 
@@ -289,12 +291,37 @@ class Store:
         changes: dict[str, Any],
         *,
         force_conflict: Callable[[], bool] | None = None,
+        writer: str = "",
     ) -> tuple[str, dict[str, Any]]:
         """Partial-merge `changes` into .status under the RV precondition.
 
         Returns (result, object): result is `ok`, `noop` or `conflict`
-        (object is then the current state); raises NOT_FOUND.
+        (object is then the current state); raises NOT_FOUND. The outcome
+        is recorded in `journal` under `writer` (a principal).
         """
+        with self._lock:
+            result, obj = self._update_status(
+                kind, namespace, name, resource_version, changes, force_conflict=force_conflict
+            )
+            resolved = changes.get("resolved")
+            holder = None
+            if kind == "Lease" and isinstance(resolved, dict):
+                holder = resolved.get("holderIdentity")
+            self.journal.record(
+                writer, kind, namespace=namespace, name=name, result=result, holder=holder
+            )
+            return result, obj
+
+    def _update_status(
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        resource_version: str,
+        changes: dict[str, Any],
+        *,
+        force_conflict: Callable[[], bool] | None,
+    ) -> tuple[str, dict[str, Any]]:
         with self._lock:
             info = self.kind_info(kind)
             key = (None if info.cluster_scoped else namespace, name)

@@ -8,6 +8,11 @@ loop). There is no way to write ``.spec`` or metadata: the keyword-only
 signature has no such parameter, so ``update_status(obj, spec=...)`` is a
 ``TypeError`` before any request.
 
+A ``precondition`` callable, checked just before every request, lets a
+caller veto writes without this layer knowing why: the manager passes the
+leader elector's write guard, so a replica that no longer leads within its
+renew deadline raises :class:`WriteRefused` instead of sending anything.
+
 :func:`set_condition` follows controller-runtime's rule: a condition's
 ``lastTransitionTime`` changes only when its ``status`` changes.
 """
@@ -44,7 +49,10 @@ FORBIDDEN: Final = "forbidden"
 UNAVAILABLE: Final = "unavailable"
 RATE_LIMITED: Final = "rate_limited"
 ERROR: Final = "error"
-STATUS_RESULTS: Final = (OK, NOOP, CONFLICT, NOT_FOUND, FORBIDDEN, UNAVAILABLE, RATE_LIMITED, ERROR)
+REFUSED: Final = "refused"
+STATUS_RESULTS: Final = (
+    OK, NOOP, CONFLICT, NOT_FOUND, FORBIDDEN, UNAVAILABLE, RATE_LIMITED, REFUSED, ERROR
+)  # fmt: skip
 """Every result ``on_result`` reports: the ``result`` label of the status-write metric."""
 
 _CONDITION_FIELDS = (
@@ -201,13 +209,26 @@ def _same_conditions(current: Any, wanted: list[dict[str, Any]]) -> bool:
         return False
 
 
+class WriteRefused(Exception):
+    """The writer's precondition vetoed a write; no request was sent.
+
+    ``str()`` is the precondition's reason (e.g. "not the leader of lease
+    acme/controller-manager").
+    """
+
+
+Precondition = Callable[[], "str | None"]
+"""Checked before each status request: None to allow it, or why not."""
+
+
 class StatusWriter:
     """Writes ``.status`` through a :class:`Client`; see the module doc.
 
     ``on_result(kind, label)`` is called once per :meth:`update_status`
     with one of :data:`STATUS_RESULTS` (``unavailable`` and ``rate_limited``
-    are failures of the API itself; the manager turns each into a metric).
-    A raising callback is logged and ignored.
+    are failures of the API itself, ``refused`` means ``precondition``
+    vetoed the request; the manager turns each into a metric). A raising
+    callback is logged and ignored.
     """
 
     def __init__(
@@ -215,9 +236,11 @@ class StatusWriter:
         client: Client,
         *,
         on_result: Callable[[str, str], None] | None = None,
+        precondition: Precondition | None = None,
     ) -> None:
         self.client = client
         self.on_result = on_result
+        self.precondition = precondition
 
     def _report(self, kind: str, label: str) -> None:
         if self.on_result is None:
@@ -245,8 +268,9 @@ class StatusWriter:
         object with ``written=True``. Raise :class:`Conflict` (with the
         current resourceVersion) when ``obj`` is stale, :class:`NotFound`
         when it is gone, :class:`Forbidden` when the token may not write
-        this kind's status, and other typed errors as the client does. Never
-        mutates ``obj``.
+        this kind's status, :class:`WriteRefused` (no request sent) when the
+        precondition vetoes it, and other typed errors as the client does.
+        Never mutates ``obj``.
         """
         meta = obj.get("metadata") or {}
         kind = obj.get("kind")
@@ -287,6 +311,10 @@ class StatusWriter:
         }
         if namespace is not None:
             status_input["namespace"] = namespace
+        refusal = self.precondition() if self.precondition is not None else None
+        if refusal is not None:
+            self._report(kind, REFUSED)
+            raise WriteRefused(refusal)
         try:
             updated, conflict = self.client.update_resource_status(status_input)
         except NotFound:

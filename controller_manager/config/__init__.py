@@ -31,7 +31,13 @@ collector that reports every problem at once), :mod:`.schema`,
 
 from __future__ import annotations
 
-from controller_manager.config.checks import check_kinds, import_object, resolve_imports
+from controller_manager.config.checks import (
+    check_kinds,
+    check_leader_election,
+    election_timing_problems,
+    import_object,
+    resolve_imports,
+)
 from controller_manager.config.decode import parse_bind_address, parse_duration
 from controller_manager.config.errors import ConfigError
 from controller_manager.config.load import load_config
@@ -47,6 +53,8 @@ from controller_manager.config.schema import (
     ControllerConfig,
     EmbeddedConfig,
     HealthConfig,
+    LeaderElectionConfig,
+    LeaseRefConfig,
     LoggingConfig,
     MetricsConfig,
     RateLimitConfig,
@@ -61,12 +69,16 @@ __all__ = [
     "ControllerConfig",
     "EmbeddedConfig",
     "HealthConfig",
+    "LeaderElectionConfig",
+    "LeaseRefConfig",
     "LoggingConfig",
     "MetricsConfig",
     "RateLimitConfig",
     "ShutdownConfig",
     "WatchConfig",
     "check_kinds",
+    "check_leader_election",
+    "election_timing_problems",
     "import_object",
     "load_config",
     "parse_bind_address",

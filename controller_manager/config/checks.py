@@ -33,6 +33,8 @@ from controller_manager.config.sources import check_sources
 __all__ = [
     "check_config",
     "check_kinds",
+    "check_leader_election",
+    "election_timing_problems",
     "import_object",
     "import_path_dirs",
     "resolve_imports",
@@ -112,7 +114,69 @@ def check_config(config: Config, errors: ErrorCollector) -> None:
     for i, directory in enumerate(config.python_path or ()):
         if not directory.is_dir():
             errors.add(f"python_path[{i}]", f"{directory} is not a directory")
+    check_leader_election(config, errors)
     check_sources(config, errors)
+
+
+def election_timing_problems(
+    lease_duration: float, renew_deadline: float, retry_period: float
+) -> list[tuple[str, str]]:
+    """``(key, reason)`` for each broken part of ``lease > renew > 1.2 * retry > 0``.
+
+    The one statement of the rule: the config check and
+    :class:`~controller_manager.leaderelection.ElectionTiming` both use it.
+    """
+    found: list[tuple[str, str]] = []
+    if not retry_period > 0:
+        found.append(("retry_period", f"must be > 0, got {retry_period:g}s"))
+    if not renew_deadline > 1.2 * retry_period:
+        found.append(
+            (
+                "renew_deadline",
+                f"must be greater than 1.2 * retry_period ({1.2 * retry_period:g}s), "
+                f"got {renew_deadline:g}s",
+            )
+        )
+    if not lease_duration > renew_deadline:
+        found.append(
+            (
+                "lease_duration",
+                f"must be greater than renew_deadline ({renew_deadline:g}s), "
+                f"got {lease_duration:g}s",
+            )
+        )
+    return found
+
+
+# The identity is written into the Lease and logged: printable, no spaces.
+_IDENTITY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,252}$")
+
+
+def check_leader_election(config: Config, errors: ErrorCollector) -> None:
+    """Record problems of ``leader_election`` (also run after the CLI's flags apply).
+
+    The durations must satisfy client-go's rule ``lease_duration >
+    renew_deadline > 1.2 * retry_period > 0`` whether or not election is
+    enabled; the Lease's namespace is needed only when it is.
+    """
+    le = config.leader_election
+    key = "leader_election"
+    for name, reason in election_timing_problems(
+        le.lease_duration, le.renew_deadline, le.retry_period
+    ):
+        errors.add(f"{key}.{name}", reason)
+    if le.identity is not None and not _IDENTITY.match(le.identity):
+        errors.add(
+            f"{key}.identity",
+            f"expected 1-253 characters of letters, digits and . _ : @ / -, got {le.identity!r}",
+        )
+    if not le.lease.name:
+        errors.add(f"{key}.lease.name", "must not be empty (or --leader-election-id)")
+    if le.enabled and not le.lease.namespace:
+        errors.add(
+            f"{key}.lease.namespace",
+            "missing: the namespace of the Lease to lead with (or --leader-election-namespace)",
+        )
 
 
 def _check_controller(ctl: ControllerConfig, key: str, errors: ErrorCollector) -> None:

@@ -26,6 +26,8 @@ __all__ = [
     "ControllerConfig",
     "EmbeddedConfig",
     "HealthConfig",
+    "LeaderElectionConfig",
+    "LeaseRefConfig",
     "LoggingConfig",
     "MetricsConfig",
     "RateLimitConfig",
@@ -154,6 +156,32 @@ class ShutdownConfig:
 
 
 @dataclass
+class LeaseRefConfig:
+    """The Lease the replicas compete for (declared in Git; the manager never creates it)."""
+
+    namespace: str | None = None
+    name: str = "controller-manager"
+
+
+@dataclass
+class LeaderElectionConfig:
+    """Leader election among replicas (client-go's defaults and rule, see ``leaderelection``).
+
+    ``identity`` defaults to ``<hostname>_<random>``; a stable one (a pod
+    name) lets a restarted leader take its own lease back at once. Two
+    live replicas must never share one.
+    """
+
+    enabled: bool = False
+    lease: LeaseRefConfig = field(default_factory=LeaseRefConfig)
+    identity: str | None = None
+    lease_duration: float = field(default=15.0, metadata=DURATION)
+    renew_deadline: float = field(default=10.0, metadata=DURATION)
+    retry_period: float = field(default=2.0, metadata=DURATION)
+    release_on_cancel: bool = True
+
+
+@dataclass
 class Config:
     """The whole file. ``path`` is where it came from; relative paths resolve against it."""
 
@@ -166,4 +194,5 @@ class Config:
     health: HealthConfig = field(default_factory=HealthConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     shutdown: ShutdownConfig = field(default_factory=ShutdownConfig)
+    leader_election: LeaderElectionConfig = field(default_factory=LeaderElectionConfig)
     path: Path = field(default=Path("<memory>"), metadata={"internal": True})

@@ -15,7 +15,8 @@ Check names are ``informer-<informer name>`` and ``controller-<name>``
 (the informer name is the kind, ``Kind/namespace`` when namespaced, plus a
 selector hash when filtered).
 
-:class:`Probes` also serves ``/debug/controllers`` and the poison
+:class:`Probes` also serves ``/debug/controllers``, the pages others add
+(``/debug/<name>``, e.g. ``/debug/leader`` by leader election) and the poison
 (quarantine) API on behalf of the manager, so that
 :class:`~controller_manager.manager.httpserver.ProbeApp` sees only the small
 :class:`~controller_manager.manager.httpserver.ProbeBackend` surface.
@@ -94,6 +95,7 @@ class Probes:
         self._lock = threading.Lock()
         self._health: dict[str, CheckFn] = {}
         self._ready: dict[str, CheckFn] = {}
+        self._pages: dict[str, Callable[[], dict[str, Any]]] = {}
 
     def add_healthz_check(self, name: str, check: CheckFn) -> None:
         """Add a liveness check; raise ValueError if ``name`` is taken."""
@@ -102,6 +104,19 @@ class Probes:
     def add_readyz_check(self, name: str, check: CheckFn) -> None:
         """Add a readiness check; raise ValueError if ``name`` is taken."""
         _add(self._lock, self._ready, name, check)
+
+    def add_debug_page(self, name: str, page: Callable[[], dict[str, Any]]) -> None:
+        """Serve ``page()`` as JSON at ``/debug/<name>``; raise ValueError if ``name`` is taken."""
+        with self._lock:
+            if name in self._pages or name == "controllers":
+                raise ValueError(f"a debug page named {name!r} is already registered")
+            self._pages[name] = page
+
+    def debug_page(self, name: str) -> dict[str, Any] | None:
+        """The JSON of debug page ``name``, or None when there is no such page."""
+        with self._lock:
+            page = self._pages.get(name)
+        return None if page is None else page()
 
     def health_checks(self) -> list[tuple[str, CheckFn]]:
         with self._lock:

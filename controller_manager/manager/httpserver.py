@@ -26,7 +26,8 @@ Routes of the probe server (``ProbeApp``), in Kubernetes' conventions:
 * ``/healthz``, ``/readyz``: 200 ``ok`` or 500 naming the failed checks;
   ``?verbose`` lists every check as ``[+]name ok`` / ``[-]name failed: why``;
   ``/healthz/<check>`` and ``/readyz/<check>`` run one check (404 unknown).
-* ``/debug/controllers``: JSON per controller.
+* ``/debug/controllers``: JSON per controller; ``/debug/<page>``: pages
+  added by other parts (``/debug/leader``), 404 for an unknown one.
 * ``GET /controller/v1/poison/{kind}`` and ``/controller/v1/poison/_all``:
   quarantined items as JSON; 404 naming the known kinds for a kind no
   controller reconciles.
@@ -314,6 +315,10 @@ class ProbeBackend(Protocol):
         """Per-controller state for ``/debug/controllers``."""
         ...
 
+    def debug_page(self, name: str) -> dict[str, Any] | None:
+        """JSON for ``/debug/<name>``, or None for an unknown page."""
+        ...
+
     def poisoned(self, kind: str | None) -> list[dict[str, Any]]:
         """Quarantined items of ``kind`` (every kind when None) as JSON-able dicts.
 
@@ -343,6 +348,10 @@ class ProbeApp:
                 return self._probe(probe, path[len(probe) + 2 :], request)
         if path == "/debug/controllers" and request.method in ("GET", "HEAD"):
             return Response.json(200, self._backend.debug_controllers())
+        if path.startswith("/debug/") and request.method in ("GET", "HEAD"):
+            page = self._backend.debug_page(path[len("/debug/") :])
+            if page is not None:
+                return Response.json(200, page)
         if path.startswith(_POISON):
             return self._poison(path[len(_POISON) :], request)
         return Response.text(404, "not found\n")

@@ -12,8 +12,9 @@ Start (:meth:`Manager.start`), as in controller-runtime:
 3. Walk the groups in order: HTTP servers (``/healthz`` answers and
    ``/readyz`` says "not yet" during a long sync), caches (returns once
    every cache synced, within ``shutdown.cache_sync_timeout``), runnables
-   of every replica, and -- unless ``start(start_controllers=False)``, the
-   seam for leader election -- the controllers (:meth:`start_controllers`).
+   of every replica, and -- unless ``start(start_controllers=False)`` or
+   leader election is on (then the elector calls it once leading, see
+   :mod:`.election`) -- the controllers (:meth:`start_controllers`).
 
 Stop (:meth:`Manager.stop`) walks the groups in reverse: the controllers
 stop intake at once and in-flight reconciles share
@@ -35,7 +36,7 @@ import inspect
 import logging
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
@@ -53,6 +54,7 @@ from controller_manager.config import (
     resolve_imports,
 )
 from controller_manager.controller import Controller
+from controller_manager.manager.election import Election, check_lease
 from controller_manager.manager.health import (
     Probes,
     controller_health,
@@ -132,6 +134,8 @@ class Manager:
         self.client: Client | None = None
         self.factory: InformerFactory | None = None
         self.controllers: list[Controller] = []
+        self.election: Election | None = None  # built when leader_election.enabled
+        self._client_args: dict[str, Any] = {}
         self.metrics_server: HTTPServer | None = None
         self.probe_server: HTTPServer | None = None
         self.probes = Probes(controllers=lambda: list(self.controllers), redactor=self.redactor)
@@ -185,6 +189,10 @@ class Manager:
                 self.config.path, "api", f"cannot list the API's kinds: {exc}"
             ) from None
         check_kinds(self.config, [k.kind for k in kinds])
+        try:
+            check_lease(self.config, client)
+        except ConnectionFailed as exc:
+            raise APIUnreachable.from_failure(client.url, exc) from None
         self._cluster_kinds = frozenset(k.kind for k in kinds if not k.namespaced)
 
     def start(self, *, start_controllers: bool = True) -> None:
@@ -202,7 +210,7 @@ class Manager:
             self._build(objects)
             for group in (Group.HTTP_SERVERS, Group.CACHES, Group.EVERY_REPLICA):
                 self._start_group(group)
-            if start_controllers:
+            if start_controllers and self.election is None:
                 self.start_controllers()
         except BaseException:
             self.stop(timeout=self.config.shutdown.graceful_shutdown_timeout)
@@ -257,23 +265,32 @@ class Manager:
             self.redactor.add(self.api_server.token, getattr(self.api_server, "admin_token", None))
             log.info("embedded API started url=%s", url)
         assert url is not None  # guaranteed by config validation
-        self.client = Client(
-            url,
-            token=token,
-            token_env=api.token_env,
-            token_file=api.token_file,
-            ca_file=str(api.ca_file) if api.ca_file else None,
-            client_cert=client_cert(api),
-            connect_timeout=api.connect_timeout,
-            read_timeout=api.timeout,
-            heartbeat_timeout=api.heartbeat_timeout,
-            pool_size=client_pool_size(self.config),
-            max_answer_bytes=api.max_answer_bytes,
-            max_frame_bytes=api.max_frame_bytes,
-            redactor=self.redactor,
-            on_error=self.runtime_metrics.on_api_error,
-        )
+        self._client_args = {
+            "url": url,
+            "token": token,
+            "token_env": api.token_env,
+            "token_file": api.token_file,
+            "ca_file": str(api.ca_file) if api.ca_file else None,
+            "client_cert": client_cert(api),
+            "connect_timeout": api.connect_timeout,
+            "read_timeout": api.timeout,
+            "heartbeat_timeout": api.heartbeat_timeout,
+            "max_answer_bytes": api.max_answer_bytes,
+            "max_frame_bytes": api.max_frame_bytes,
+            "redactor": self.redactor,
+            "on_error": self.runtime_metrics.on_api_error,
+        }
+        self.client = self.new_client(pool_size=client_pool_size(self.config))
         return self.client
+
+    def new_client(self, **overrides: Any) -> Client:
+        """A new client to the connected API, with ``overrides`` of Client's keywords.
+
+        The caller owns (and closes) it. Call after :meth:`check_api`.
+        """
+        if not self._client_args:
+            raise RuntimeError("new_client() before the manager connected (check_api)")
+        return Client(**{**self._client_args, **overrides})
 
     def _build(self, objects: dict[str, object]) -> None:
         """Build the controllers and file every runnable and check (nothing starts)."""
@@ -283,7 +300,14 @@ class Manager:
             clock=self.clock,
             observer_factory=self.runtime_metrics.observer,
         )
-        writer = StatusWriter(self.client, on_result=self.runtime_metrics.on_status_result)
+        if self.config.leader_election.enabled:
+            self.election = Election(self)
+            self.election.attach()
+        writer = StatusWriter(
+            self.client,
+            on_result=self.runtime_metrics.on_status_result,
+            precondition=self.election.elector.write_guard if self.election else None,
+        )
         for ctl in self.config.controllers:
             reconciler = objects[ctl.reconciler]
             if inspect.isclass(reconciler):

@@ -36,6 +36,9 @@ class StubManager:
     def debug_controllers(self):
         return {"products": {"kind": "Product", "workers": 2, "queue_depth": 0}}
 
+    def debug_page(self, name):
+        return {"holder": "replica-a", "leading": True} if name == "leader" else None
+
     def poisoned(self, kind):
         return [v for (ns, k, n), v in self.poison.items() if kind in (None, k)]
 
@@ -119,6 +122,12 @@ def test_debug_controllers(probe_url: str) -> None:
     resp = requests.get(probe_url + "/debug/controllers", timeout=5)
     assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/json"
     assert resp.json()["products"]["kind"] == "Product"
+
+
+def test_debug_pages_added_by_others_and_404_for_unknown_ones(probe_url: str) -> None:
+    resp = requests.get(probe_url + "/debug/leader", timeout=5)
+    assert resp.status_code == 200 and resp.json() == {"holder": "replica-a", "leading": True}
+    assert requests.get(probe_url + "/debug/nothing", timeout=5).status_code == 404
 
 
 def test_poison_listing(probe_url: str) -> None:
