@@ -3,8 +3,10 @@
 ``prometheus_tools`` fails (never skips) when ``prometheus``/``promtool`` are
 missing: ``make test`` installs them (``make prometheus``), and so does CI.
 ``scraped`` starts the embedded API, a manager with every feature that has
-metrics, and a Prometheus scraping both every second; the controllers start
-only after the first scrape, so rates and histograms see real increases.
+metrics (leader election included), and a Prometheus scraping both every
+second; the manager starts its groups only up to the caches before the
+first scrape, so rates and histograms see real increases once the elected
+leader starts its controllers.
 """
 
 from __future__ import annotations
@@ -78,13 +80,20 @@ def scraped(prometheus_tools: Tools, tmp_path_factory: pytest.TempPathFactory) -
     tmp = tmp_path_factory.mktemp("prometheus")
     api = EmbeddedAPIServer(manifests=str(REPO / "examples" / "manifests"), bookmark_interval=1.0)
     api.start()
+    metrics_port, prometheus_port = free_port(), free_port()
     config_path = tmp / "config.yaml"
     config_path.write_text(
         textwrap.dedent(
             f"""
             api: {{url: "{api.url}", token: "{api.token}", timeout: 10s}}
-            metrics: {{bind_address: "127.0.0.1:0"}}
+            metrics: {{bind_address: "127.0.0.1:{metrics_port}"}}
             health: {{bind_address: "127.0.0.1:0"}}
+            leader_election:
+              enabled: true
+              lease: {{namespace: acme, name: controller-manager}}
+              lease_duration: 3s
+              renew_deadline: 2s
+              retry_period: 500ms
             controllers:
               - name: taxonomy
                 kind: CategoryTaxonomy
@@ -97,38 +106,34 @@ def scraped(prometheus_tools: Tools, tmp_path_factory: pytest.TempPathFactory) -
             """
         )
     )
+    (tmp / "prometheus.yml").write_text(
+        textwrap.dedent(
+            f"""
+            global: {{scrape_interval: 1s, evaluation_interval: 1s}}
+            scrape_configs:
+              - job_name: controller-manager
+                static_configs: [{{targets: ["127.0.0.1:{metrics_port}"]}}]
+              - job_name: gitstore-api
+                static_configs: [{{targets: ["{api.url.removeprefix("http://")}"]}}]
+            """
+        )
+    )
     manager = Manager(load_config(config_path))
-    prom: subprocess.Popen[bytes] | None = None
+    # Prometheus first: it scrapes the manager from its first seconds.
+    prom: subprocess.Popen[bytes] | None = subprocess.Popen(
+        [
+            prometheus_tools.prometheus,
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    scraped = Scraped(manager, api, f"http://127.0.0.1:{prometheus_port}")
     try:
-        manager.start(start_controllers=False)
-        assert manager.metrics_url is not None
-        port = free_port()
-        manager_target = manager.metrics_url.removeprefix("http://")
-        api_target = api.url.removeprefix("http://")
-        (tmp / "prometheus.yml").write_text(
-            textwrap.dedent(
-                f"""
-                global: {{scrape_interval: 1s, evaluation_interval: 1s}}
-                scrape_configs:
-                  - job_name: controller-manager
-                    static_configs: [{{targets: ["{manager_target}"]}}]
-                  - job_name: gitstore-api
-                    static_configs: [{{targets: ["{api_target}"]}}]
-                """
-            )
-        )
-        prom = subprocess.Popen(
-            [
-                prometheus_tools.prometheus,
-                f"--config.file={tmp / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        scraped = Scraped(manager, api, f"http://127.0.0.1:{port}")
+        manager.start()  # the elector acquires the lease and starts the controllers
 
         def both_up() -> bool:
             try:
@@ -138,7 +143,7 @@ def scraped(prometheus_tools: Tools, tmp_path_factory: pytest.TempPathFactory) -
             return len(up) == 2 and all(s["value"][1] == "1" for s in up)
 
         wait_until(both_up, "Prometheus to scrape the manager and the API")
-        manager.start_controllers()
+        wait_until(lambda: manager.controllers[0].started, "the controllers to start")
         yield scraped
     finally:
         if prom is not None:

@@ -33,6 +33,8 @@ def test_up_and_every_family_with_its_labels(scraped) -> None:
         "controller_manager_status_writes_total": {"kind", "result"},
         "controller_manager_quarantined_items": {"controller"},
         "controller_manager_api_errors_total": {"operation", "code"},
+        "leader_election_master_status": {"name"},
+        "controller_manager_leader_transitions_total": {"name"},
     }
     for name, labels in expected.items():
         series = scraped.query(name)
@@ -45,6 +47,8 @@ def test_up_and_every_family_with_its_labels(scraped) -> None:
     assert controllers == {"taxonomy", "namespace"}
     queues = {s["metric"]["name"] for s in scraped.query("workqueue_depth")}
     assert queues == {"taxonomy", "namespace"}
+    (leader,) = scraped.query("leader_election_master_status")
+    assert leader["metric"]["name"] == "acme/controller-manager" and leader["value"][1] == "1"
 
 
 def test_promtool_accepts_the_metrics_page(scraped, prometheus_tools) -> None:
@@ -69,8 +73,16 @@ def test_every_dashboard_query_parses_and_returns_data(scraped) -> None:
         for target in panel["targets"]
     ]
     assert len(targets) >= 15
-    # rate() and increase() need two samples of a changed counter: wait until the
-    # reconcile rate is visible, then every panel must answer with data.
+    # rate() and increase() need two samples of a changed counter: change a spec
+    # (reconciles after scraping began), wait until the reconcile rate is visible,
+    # then every panel must answer with data.
+    laptops = scraped.manager.client.get("CategoryTaxonomy", "acme", "laptops")
+    assert laptops is not None
+    scraped.api.apply([{
+        "apiVersion": laptops["apiVersion"], "kind": "CategoryTaxonomy",
+        "metadata": {"name": "laptops", "namespace": "acme", "labels": {"tier": "observed"}},
+        "spec": {**laptops["spec"], "title": "Notebooks"},
+    }])  # fmt: skip
     wait_until(
         lambda: scraped.query("sum(rate(controller_runtime_reconcile_total[5m])) > 0"),
         "a reconcile rate",

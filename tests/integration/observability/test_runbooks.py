@@ -12,8 +12,8 @@ from .conftest import REPO
 RUNBOOKS = sorted((REPO / "runbooks").glob("*.md"))
 SECTIONS = ("## Signal", "## Meaning", "## Confirm", "## Action", "## It worked when")
 METRIC = re.compile(
-    r"\b((?:workqueue|controller_runtime|controller_manager|leader_election|gitstore_api)_[a-z_]+)"
-)
+    r"\b((?:workqueue|controller_runtime|controller_manager|leader_election|gitstore_api)_[a-z_]*[a-z])\b(?!_)"
+)  # a whole name: a prefix such as `controller_manager_leader_` in a grep pattern is not one
 ENDPOINT = re.compile(r"(?<![\w.])(/(?:healthz|readyz|metrics|debug|controller)[\w/<>{}._-]*)")
 # A quoted log line: words, then key=value fields (the runtime's log style).
 LOG_LINE = re.compile(r"^([a-z][^=`]*?[a-z)])[;:]? [a-z_]+=")

@@ -88,7 +88,7 @@ def test_flags_enable_election_and_name_the_lease(write_config, monkeypatch) -> 
     seen = {}
 
     class FakeManager:
-        def __init__(self, config) -> None:
+        def __init__(self, config, **kwargs) -> None:
             seen["config"] = config
 
         def run(self) -> int:
