@@ -195,6 +195,11 @@ class Deadline:
         self._at = None if timeout is None else clock.monotonic() + timeout
 
     @property
+    def at(self) -> float | None:
+        """The deadline on the clock's monotonic scale, or None when unbounded."""
+        return self._at
+
+    @property
     def bounded(self) -> bool:
         """True unless made with ``timeout=None``."""
         return self._at is not None

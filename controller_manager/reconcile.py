@@ -16,7 +16,10 @@ Outcomes (classified and applied by :mod:`~controller_manager.controller.outcome
 * raises :class:`TerminalError` -- retrying cannot fix it: no requeue, the
   key is quarantined until its spec changes or someone requeues it.
 * raises anything else -- a rate-limited retry; after ``max_retries``
-  failures in a row the key is quarantined.
+  failures in a row the key is quarantined. Two exceptions never count
+  toward quarantine (see :mod:`controller_manager.controller.outcomes`): a
+  status ``Conflict``, and a failure of the API itself (unavailable, rate
+  limited, no answer), which is retried no sooner than its ``Retry-After``.
 
 A reconciler never sees a missing object as an error: ``ctx.get()``
 returns None and the reconciler cleans up (or does nothing) and returns.

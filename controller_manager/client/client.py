@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from controller_manager.cache.factory import Selector
 from controller_manager.cache.listwatch import ListResult
 from controller_manager.client import graphql
 from controller_manager.client.auth import TokenSource
@@ -26,8 +27,6 @@ from controller_manager.clock import REAL_CLOCK, Clock
 from controller_manager.redact import Redactor
 
 log = logging.getLogger(__name__)
-
-Selector = dict[str, Any]
 
 
 def check_status_input(status_input: Any) -> None:

@@ -93,13 +93,15 @@ def invoke(fn: ReconcileFunc, request: Request, ctx: Context) -> tuple[Outcome, 
     CONFLICT, TERMINAL and PANIC, the delay for REQUEUE_AFTER, else None.
     A ``TerminalError`` anywhere in the ``__cause__`` chain is TERMINAL (as
     controller-runtime unwraps with ``errors.Is``), a ``Conflict`` there is
-    a CONFLICT, a ``TransientError`` (the API failed) an API_FAILURE; a
+    a CONFLICT, a ``TransientError`` (the API failed) an API_FAILURE --
+    except ``AnswerTooLarge``: the same read gets the same answer, so it
+    is an ERROR that counts toward quarantine like the reconciler's own; a
     ``NotFound`` while the primary object is gone from the cache, or one
     that names the primary object itself (a write racing its deletion,
     before the watch delivers it), is a SUCCESS: it was deleted meanwhile.
     A non-Result return is an ERROR.
     """
-    from controller_manager.client.errors import Conflict, NotFound
+    from controller_manager.client.errors import AnswerTooLarge, Conflict, NotFound
 
     try:
         result = fn(request, ctx)
@@ -110,7 +112,7 @@ def invoke(fn: ReconcileFunc, request: Request, ctx: Context) -> tuple[Outcome, 
             return Outcome.TERMINAL, exc
         if _caused_by(exc, Conflict):
             return Outcome.CONFLICT, exc
-        if _caused_by(exc, TransientError):
+        if _caused_by(exc, TransientError) and not _caused_by(exc, AnswerTooLarge):
             return Outcome.API_FAILURE, exc
         not_found = _cause_of(exc, NotFound)
         if not_found is not None and (_names(not_found, request) or ctx.get() is None):

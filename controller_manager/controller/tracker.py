@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from controller_manager.clock import REAL_CLOCK, Clock
+from controller_manager.clock import REAL_CLOCK, Clock, Deadline
 from controller_manager.controller.metrics import ControllerMetricSet
 from controller_manager.reconcile import Request
 
@@ -77,9 +77,8 @@ class ReconcileTracker:
 
     def begin(self, request: Request) -> InFlight:
         """Record the start of a reconcile; pass the result to :meth:`end`."""
-        now = self._clock.monotonic()
-        timeout = self.reconcile_timeout
-        flight = InFlight(request, now, now + timeout if timeout else None)
+        deadline = Deadline(self.reconcile_timeout, self._clock)
+        flight = InFlight(request, self._clock.monotonic(), deadline.at)
         with self._lock:
             self._inflight[id(flight)] = flight
         self._series.active_workers.inc()

@@ -35,12 +35,13 @@ import ipaddress
 import logging
 import socket
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from controller_manager.clock import Deadline
 
 __all__ = [
     "BoundedHTTPServer",
@@ -91,10 +92,10 @@ class _DeadlineReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        remaining = self._handler.deadline - time.monotonic()
-        if remaining <= 0:
+        deadline = self._handler.deadline
+        if deadline.expired():
             raise TimeoutError("request deadline passed")
-        self._sock.settimeout(remaining)
+        self._sock.settimeout(deadline.remaining())
         return self._sock.recv_into(buffer)
 
 
@@ -102,16 +103,16 @@ class DeadlineHandler(BaseHTTPRequestHandler):
     """A request handler whose reads share one deadline per request (see the module doc)."""
 
     server: BoundedHTTPServer
-    deadline = 0.0
+    deadline: Deadline
 
     def setup(self) -> None:
         super().setup()
         self.rfile.close()  # the stdlib's reader: its socket reference would keep the fd open
-        self.deadline = time.monotonic() + self.server.limits.request_timeout
+        self.deadline = Deadline(self.server.limits.request_timeout)
         self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
 
     def handle_one_request(self) -> None:
-        self.deadline = time.monotonic() + self.server.limits.request_timeout
+        self.deadline = Deadline(self.server.limits.request_timeout)
         super().handle_one_request()
 
     def read_body(self) -> bytes | None:
@@ -223,9 +224,9 @@ class BoundedHTTPServer(ThreadingHTTPServer):
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass  # already closed
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         for thread in active:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            thread.join(deadline.remaining())
         return not any(t.is_alive() for t in active)
 
     def handle_error(self, request: Any, client_address: Any) -> None:

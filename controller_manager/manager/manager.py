@@ -36,7 +36,7 @@ import inspect
 import logging
 import os
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
@@ -121,7 +121,7 @@ class Manager:
         self.clock = clock
         self.redactor = redactor if redactor is not None else Redactor()
         self.registry = registry if registry is not None else _process_registry()
-        self.runtime_metrics = RuntimeMetrics.for_registry(self.registry)
+        self.runtime_metrics = RuntimeMetrics.for_registry(self.registry, clock=clock)
         self._overrides = dict(reconcilers or {})
         # Set by request_stop() and signals only: run() tells "asked to stop"
         # (exit 0) from "failed" (exit 1) by it.
@@ -135,7 +135,7 @@ class Manager:
         self.factory: InformerFactory | None = None
         self.controllers: list[Controller] = []
         self.election: Election | None = None  # built when leader_election.enabled
-        self._client_args: dict[str, Any] = {}
+        self._api: tuple[str, str | None] | None = None  # (url, token) once connected
         self.metrics_server: HTTPServer | None = None
         self.probe_server: HTTPServer | None = None
         self.probes = Probes(controllers=lambda: list(self.controllers), redactor=self.redactor)
@@ -265,32 +265,45 @@ class Manager:
             self.redactor.add(self.api_server.token, getattr(self.api_server, "admin_token", None))
             log.info("embedded API started url=%s", url)
         assert url is not None  # guaranteed by config validation
-        self._client_args = {
-            "url": url,
-            "token": token,
-            "token_env": api.token_env,
-            "token_file": api.token_file,
-            "ca_file": str(api.ca_file) if api.ca_file else None,
-            "client_cert": client_cert(api),
-            "connect_timeout": api.connect_timeout,
-            "read_timeout": api.timeout,
-            "heartbeat_timeout": api.heartbeat_timeout,
-            "max_answer_bytes": api.max_answer_bytes,
-            "max_frame_bytes": api.max_frame_bytes,
-            "redactor": self.redactor,
-            "on_error": self.runtime_metrics.on_api_error,
-        }
+        self._api = (url, token)
         self.client = self.new_client(pool_size=client_pool_size(self.config))
         return self.client
 
-    def new_client(self, **overrides: Any) -> Client:
-        """A new client to the connected API, with ``overrides`` of Client's keywords.
+    def new_client(
+        self,
+        *,
+        pool_size: int,
+        read_timeout: float | None = None,
+        connect_timeout: float | None = None,
+        max_retries: int = 5,
+    ) -> Client:
+        """A new client to the connected API: the config's settings, the manager's redactor.
 
-        The caller owns (and closes) it. Call after :meth:`check_api`.
+        ``read_timeout`` and ``connect_timeout`` default to ``api.timeout``
+        and ``api.connect_timeout``. The caller owns (and closes) it. Call
+        after :meth:`check_api`.
         """
-        if not self._client_args:
+        if self._api is None:
             raise RuntimeError("new_client() before the manager connected (check_api)")
-        return Client(**{**self._client_args, **overrides})
+        url, token = self._api
+        api = self.config.api
+        return Client(
+            url,
+            token=token,
+            token_env=api.token_env,
+            token_file=api.token_file,
+            ca_file=str(api.ca_file) if api.ca_file else None,
+            client_cert=client_cert(api),
+            connect_timeout=api.connect_timeout if connect_timeout is None else connect_timeout,
+            read_timeout=api.timeout if read_timeout is None else read_timeout,
+            heartbeat_timeout=api.heartbeat_timeout,
+            pool_size=pool_size,
+            max_retries=max_retries,
+            max_answer_bytes=api.max_answer_bytes,
+            max_frame_bytes=api.max_frame_bytes,
+            redactor=self.redactor,
+            on_error=self.runtime_metrics.on_api_error,
+        )
 
     def _build(self, objects: dict[str, object]) -> None:
         """Build the controllers and file every runnable and check (nothing starts)."""
@@ -471,6 +484,8 @@ class Caches:
 
     def start(self) -> None:
         self._factory.start()
+        # Real seconds, whatever the manager's clock: like every blocking wait's
+        # timeout, it bounds how long a process waits for the network.
         deadline = Deadline(self._sync_timeout)
         while not self._factory.wait_for_cache_sync(timeout=_SYNC_POLL):
             if self._manager.stopping:

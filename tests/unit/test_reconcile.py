@@ -26,3 +26,18 @@ def test_empty_and_none_namespace_are_the_same_request():
 def test_result_rejects_nan_and_negative(bad):
     with pytest.raises(ValueError):
         Result(requeue_after=bad)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [("default/a", Request("W", "default", "a")), ("a", Request("W", None, "a"))],
+)
+def test_from_key_is_the_inverse_of_the_key(key, expected):
+    assert Request.from_key("W", key) == expected
+    assert Request.from_key("W", key).key == key
+
+
+@pytest.mark.parametrize("key", ["a/b/c", "/x", "a/", ""])
+def test_from_key_refuses_a_key_the_cache_cannot_have_made(key):
+    with pytest.raises(ValueError, match="malformed store key"):
+        Request.from_key("W", key)

@@ -7,8 +7,11 @@ import logging
 import threading
 from collections.abc import Iterator
 
+import pytest
+
 from controller_manager.cache.reflector import Reflector
 from controller_manager.config import load_config
+from controller_manager.controller import Controller
 from controller_manager.manager import Manager
 from controller_manager.manager.runnables import Group
 
@@ -103,3 +106,25 @@ def test_an_informer_thread_killed_by_an_exception_stops_the_manager(
     assert any(m.startswith("reflector crashed reflector=Product") for m in lines)
     fatal = [m for m in lines if m.startswith("fatal error; stopping the manager")]
     assert len(fatal) == 1 and "source=caches" in fatal[0] and "Product" in fatal[0], fatal
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_controller_thread_killed_by_an_exception_stops_the_manager(
+    write_config, caplog, h, monkeypatch
+) -> None:
+    config = load_config(write_config(h.TAXONOMY_CONTROLLER))
+    manager = Manager(config)
+
+    def broken_timer(self: Controller, intake: object) -> None:
+        raise RuntimeError("bug in the resync timer")
+
+    monkeypatch.setattr(Controller, "_timer", broken_timer)
+    with caplog.at_level(logging.INFO), watchdog(manager, h.WAIT):
+        code = manager.run()
+    assert code == 1
+    fatal = [
+        r.getMessage() for r in caplog.records
+        if r.getMessage().startswith("fatal error; stopping the manager")
+    ]  # fmt: skip
+    assert len(fatal) == 1, fatal
+    assert "source=taxonomy" in fatal[0] and "controller-taxonomy-timer" in fatal[0]
