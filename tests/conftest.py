@@ -7,6 +7,7 @@ Shared helpers are in :mod:`tests.support` (importable from every test:
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -32,15 +33,18 @@ def no_leaked_threads() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
-    """Remove the handler ``configure_logging`` installs (the CLI's), and reset the level.
+    """Undo ``configure_logging`` (the CLI's): its handler, the level, and the hooks.
 
     A test that runs the CLI in-process configures the root logger; the next
     test must not inherit its handler, format or redactor.
     """
     level = logging.getLogger().level
+    hooks = (sys.excepthook, threading.excepthook)
     yield
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler.get_name() == "controller-manager":
             root.removeHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(False)
+    sys.excepthook, threading.excepthook = hooks

@@ -103,6 +103,10 @@ class Authenticator:
             tokens[token] = Principal(name, frozenset(grants))
         return cls(tokens)
 
+    def tokens(self) -> frozenset[str]:
+        """Every token this authenticator accepts (for a process that must redact them)."""
+        return frozenset(self._tokens)
+
     def authenticate(self, authorization: str | None) -> Principal | None:
         """The principal for an `Authorization: Bearer <token>` header, or None."""
         if not authorization:

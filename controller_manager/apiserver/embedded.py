@@ -78,6 +78,8 @@ class EmbeddedAPIServer:
         self.server = APIServer(self.config)
         self.token: str | None = self.server.generated_token
         self.admin_token: str | None = self.server.auth.token_with("admin")
+        # Every token it accepts: an embedding process redacts them all.
+        self.tokens: frozenset[str] = self.server.auth.tokens()
         self.url = ""
         self._sock: socket.socket | None = None
         self._uvicorn: uvicorn.Server | None = None

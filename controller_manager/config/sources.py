@@ -26,6 +26,7 @@ from pathlib import Path
 
 from controller_manager.config.errors import ErrorCollector
 from controller_manager.config.schema import Config, EmbeddedConfig
+from controller_manager.redact import MIN_SECRET_LEN
 
 __all__ = ["GIT_TIMEOUT", "SERVER_MODULES", "check_sources"]
 
@@ -40,6 +41,8 @@ def check_sources(config: Config, errors: ErrorCollector) -> None:
     api = config.api
     if api.token is not None and not api.token.strip():
         errors.add("api.token", "empty: set the token, or use token_env or token_file")
+    elif api.token is not None:
+        _check_length(api.token, "api.token", errors)
     if api.token_env is not None and api.token is None and api.token_file is None:
         # (with two sources set, "set exactly one" is the problem to report)
         _check_env(api.token_env, "api.token_env", "the API would refuse every request", errors)
@@ -50,6 +53,8 @@ def check_sources(config: Config, errors: ErrorCollector) -> None:
             "empty: it would turn the requeue endpoint's authentication off "
             "(remove the key to run without one)",
         )
+    elif health.admin_token is not None:
+        _check_length(health.admin_token, "health.admin_token", errors)
     if health.admin_token_env is not None and health.admin_token is None:
         _check_env(
             health.admin_token_env,
@@ -68,6 +73,18 @@ def _check_env(name: str, key: str, consequence: str, errors: ErrorCollector) ->
         errors.add(key, f"environment variable {name} is not set ({consequence})")
     elif not value.strip():
         errors.add(key, f"environment variable {name} is empty ({consequence})")
+    else:
+        _check_length(value, key, errors, f"environment variable {name}: ")
+
+
+def _check_length(token: str, key: str, errors: ErrorCollector, where: str = "") -> None:
+    """A token too short to redact would leave the process in clear: refuse it."""
+    if len(token) < MIN_SECRET_LEN:
+        errors.add(
+            key,
+            f"{where}a token shorter than {MIN_SECRET_LEN} characters cannot be kept out "
+            "of logs and answers; use a real one",
+        )
 
 
 def _check_server_extra(errors: ErrorCollector) -> None:

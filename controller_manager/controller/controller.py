@@ -74,6 +74,7 @@ from controller_manager.reconcile import (
     Request,
     as_reconcile_func,
 )
+from controller_manager.redact import Redactor
 from controller_manager.workqueue import (
     RateLimitingQueue,
     ShutDown,
@@ -141,7 +142,8 @@ class Controller:
 
     ``informers`` is an ``InformerFactory``; ``status_writer`` is handed
     to reconcilers as ``ctx.status``. Metrics go to ``registry`` (families
-    shared per registry); without one, to a private registry. A
+    shared per registry); without one, to a private registry.
+    ``redactor`` masks secrets in the errors quarantine keeps. A
     controller is a runnable that needs leadership: only the leader's
     controllers run.
     """
@@ -157,6 +159,7 @@ class Controller:
         status_writer: StatusWriter,
         registry: CollectorRegistry | None = None,
         clock: Clock = REAL_CLOCK,
+        redactor: Redactor | None = None,
     ) -> None:
         self.options = opts = options
         self.name = opts.name
@@ -172,7 +175,9 @@ class Controller:
         self._threads: list[threading.Thread] = []
         self._random = random.Random()
         self._registry = registry
-        self.quarantine = Quarantine(opts.max_retries)
+        self.quarantine = Quarantine(
+            opts.max_retries, redact=None if redactor is None else redactor.redact
+        )
         families = ControllerMetrics.for_registry(registry or CollectorRegistry())
         self.metrics = families.for_controller(opts.name)
         self.metrics.max_concurrent.set(opts.workers)

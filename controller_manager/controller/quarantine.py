@@ -28,6 +28,7 @@ and a still-broken one comes back within ``max_retries`` attempts.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from controller_manager.reconcile import Request
@@ -53,10 +54,14 @@ class _Failures:
 class Quarantine:
     """Failure counts and quarantined keys for one controller; thread-safe."""
 
-    def __init__(self, max_retries: int) -> None:
+    def __init__(self, max_retries: int, redact: Callable[[str], str] | None = None) -> None:
         if max_retries < 1:
             raise ValueError(f"max_retries must be >= 1, got {max_retries}")
         self.max_retries = max_retries
+        # Applied to every last_error kept: an entry is served by the poison API
+        # and may be checkpointed, so a token quoted by an upstream error never
+        # reaches it (the process's Redactor; identity when None).
+        self._redact = redact or (lambda text: text)
         self._lock = threading.Lock()
         self._failures: dict[Request, _Failures] = {}
         self._entries: dict[Request, QuarantineEntry] = {}
@@ -86,7 +91,7 @@ class Quarantine:
             entry = QuarantineEntry(
                 request=request,
                 attempts=failures.count,
-                last_error=describe_error(error),
+                last_error=self._redact(describe_error(error)),
                 since=now,
                 generation=generation,
             )

@@ -22,8 +22,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from controller_manager.logs.fields import message_fields
@@ -195,6 +197,12 @@ def configure_logging(
     can inspect it. Calling again (e.g. after the config overrides the
     CLI's early defaults) reconfigures in place rather than doubling every
     line.
+
+    Text that Python itself would write to stderr is routed through the
+    handler too, so it is redacted and formatted like every other line:
+    ``warnings`` (``logging.captureWarnings``) and uncaught exceptions of
+    threads and of the main thread (``threading.excepthook`` and
+    ``sys.excepthook`` log them at ERROR with their traceback).
     """
     redactor = redactor if redactor is not None else Redactor()
     redactor.add(*secrets)
@@ -211,4 +219,25 @@ def configure_logging(
     # Quiet chatty libraries: their debug lines would drown reconcile lines.
     for noisy in ("urllib3", "uvicorn", "uvicorn.access", "httpx"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
     return handler
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    logging.getLogger("controller_manager").error("uncaught exception", exc_info=(kind, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or issubclass(args.exc_type, SystemExit):
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("controller_manager").error(
+        "uncaught exception in a thread thread=%s",
+        name,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )

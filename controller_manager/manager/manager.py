@@ -262,7 +262,7 @@ class Manager:
             url = self.api_server.url
             if not (api.token or api.token_env or api.token_file):
                 token = self.api_server.token
-            self.redactor.add(self.api_server.token, getattr(self.api_server, "admin_token", None))
+            self.redactor.add(*self.api_server.tokens)  # every principal's, not only ours
             log.info("embedded API started url=%s", url)
         assert url is not None  # guaranteed by config validation
         self._api = (url, token)
@@ -332,6 +332,7 @@ class Manager:
                 status_writer=writer,
                 registry=self.registry,
                 clock=self.clock,
+                redactor=self.redactor,
             )
             self.controllers.append(controller)
         self._build_http()

@@ -139,3 +139,33 @@ def test_json_fields_never_carry_a_redacted_secret(stream: io.StringIO) -> None:
     out = stream.getvalue()
     assert "s3cr3t-token" not in out
     assert str(json.loads(out)["attempt"]) == "1"
+
+
+def test_warnings_and_uncaught_thread_errors_are_logged_redacted_in_the_format(
+    recwarn,
+) -> None:
+    import io
+    import json as jsonlib
+    import threading
+    import warnings
+
+    from controller_manager.logs import configure_logging
+    from controller_manager.redact import Redactor
+
+    token = 'tok\\en"-s3cret-0042'
+    stream = io.StringIO()
+    configure_logging("info", "json", redactor=Redactor([token]), stream=stream)
+    warnings.warn(f"deprecated call with Bearer {token}", UserWarning, stacklevel=1)
+
+    def fail() -> None:
+        raise RuntimeError(f"upstream said {token!r}")
+
+    thread = threading.Thread(target=fail, name="test-failing-thread")
+    thread.start()
+    thread.join(10)
+    lines = [jsonlib.loads(line) for line in stream.getvalue().splitlines()]
+    text = stream.getvalue()
+    assert token not in text and repr(token) not in text and "s3cret" not in text
+    assert any("deprecated call with Bearer [REDACTED]" in line["msg"] for line in lines)
+    (crash,) = [line for line in lines if line["msg"].startswith("uncaught exception in a thread")]
+    assert crash["thread"] == "test-failing-thread" and "RuntimeError" in crash["exc"]

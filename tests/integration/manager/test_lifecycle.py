@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -147,7 +148,9 @@ def reconcile(request, ctx):
 """
 
 
-def _spawn(tmp_path: Path, manifests_dir: Path, slow: float) -> tuple[subprocess.Popen, str, str]:
+def _spawn(
+    tmp_path: Path, manifests_dir: Path, slow: float, log_format: str = "text"
+) -> tuple[subprocess.Popen, str, str]:
     """Run ``python -m controller_manager`` in embedded mode with a slow reconciler.
 
     Its output goes to ``tmp_path/proc.log`` (read it with :func:`_output`): a
@@ -170,7 +173,8 @@ def _spawn(tmp_path: Path, manifests_dir: Path, slow: float) -> tuple[subprocess
     env = {**os.environ, "MARKS": str(marks), "SLOW": str(slow)}
     with open(tmp_path / "proc.log", "wb") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "controller_manager", "-c", "proc.yaml", "--log-level", "info"],
+            [sys.executable, "-m", "controller_manager", "-c", "proc.yaml", "--log-level", "info",
+             "--log-format", log_format],
             cwd=tmp_path, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
     return proc, str(marks), f"http://{probe}"
@@ -209,8 +213,9 @@ def test_sigterm_lets_in_flight_reconciles_finish_and_exits_0(tmp_path, manifest
     assert "manager stopped clean=True" in out
 
 
-def test_second_signal_exits_at_once_with_1(tmp_path, manifests_dir, h) -> None:
-    proc, marks, probe = _spawn(tmp_path, manifests_dir, slow=60.0)
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_second_signal_exits_at_once_with_1(tmp_path, manifests_dir, h, log_format) -> None:
+    proc, marks, probe = _spawn(tmp_path, manifests_dir, slow=60.0, log_format=log_format)
     try:
         _wait_in_flight(proc, marks, h)
         proc.send_signal(signal.SIGTERM)
@@ -235,6 +240,12 @@ def test_second_signal_exits_at_once_with_1(tmp_path, manifests_dir, h) -> None:
     assert proc.returncode == 1, out
     assert elapsed < 5.0
     assert not [p for p in os.listdir(marks) if p.startswith("done-")]
+    last = out.strip().splitlines()[-1]
+    if log_format == "json":  # every line, the one written from the signal handler too
+        lines = [json.loads(line) for line in out.strip().splitlines()]
+        assert lines[-1]["msg"] == "second signal: exiting now" and lines[-1]["level"] == "error"
+    else:
+        assert last.endswith("second signal: exiting now") and " ERROR " in last
 
 
 def test_a_busy_port_fails_start_up_and_names_the_address(

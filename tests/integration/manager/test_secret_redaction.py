@@ -166,3 +166,41 @@ def test_a_token_quoted_upstream_leaves_through_no_exit_before_or_after_rotation
     finally:
         assert manager.stop(timeout=15.0)
     assert_nowhere(SECOND, {"logs": logs.getvalue()})
+
+
+def test_every_token_of_an_embedded_tokens_file_is_redacted(tmp_path: Path) -> None:
+    """Not only the manager's own: a reader's or an admin's token quoted anywhere is masked."""
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(
+        textwrap.dedent(
+            """
+            tokens:
+              - {token: ctl-token-0001, principal: ctl, grants: ["*.read", "*.status.write"]}
+              - {token: reader-token-0002, principal: dashboard, grants: ["*.read"]}
+              - {token: admin-token-0003, principal: pipeline, grants: ["admin"]}
+            """
+        )
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            api:
+              token: ctl-token-0001
+              embedded: {{manifests: "{manifests}", tokens_file: "{tokens}", port: 0}}
+            metrics: {{bind_address: "0"}}
+            health: {{bind_address: "0"}}
+            controllers:
+              - {{kind: Product, reconciler: "examples.reconcilers.namespace:reconcile"}}
+            """
+        )
+    )
+    manager = Manager(load_config(path))
+    try:
+        manager.check_api()
+        line = manager.redactor.redact("ctl-token-0001 reader-token-0002 admin-token-0003")
+    finally:
+        manager.stop(timeout=10.0)
+    assert line == f"{REDACTED} {REDACTED} {REDACTED}"

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import logging
 
+from controller_manager.config import load_config
+from controller_manager.manager import Manager
+
 PRODUCTS = """
   - name: products
     kind: Product
@@ -75,3 +78,39 @@ def test_a_repeating_undecodable_event_falls_back_to_a_relist(
     )
     assert h.metric(manager, "controller_manager_relists_total",
                     kind="Product", reason="undecodable_event") == 1  # fmt: skip
+
+
+def test_an_oversized_frame_is_logged_counted_restarted_then_relisted(
+    write_config, api, scripted, h, caplog
+) -> None:
+    """A frame past ``api.max_frame_bytes`` is a malformed stream: the same chain as above."""
+    config = write_config(PRODUCTS, name="small-frames.yaml")
+    config.write_text(
+        config.read_text().replace("timeout: 10s}", "timeout: 10s, max_frame_bytes: 4096}")
+    )
+    small = Manager(load_config(config), reconcilers={"tests:scripted": scripted})
+    small.start()
+    try:
+        h.wait_for(lambda: h.observed(small, "Product", "acme", "x1"), what="convergence")
+        x1 = small.client.get("Product", "acme", "x1")
+        restarts = h.metric(
+            small, "controller_manager_watch_restarts_total", kind="Product", reason="error"
+        )
+        with caplog.at_level(logging.WARNING):
+            big = {k: v for k, v in x1.items() if k != "status"}
+            api.apply([big | {"spec": {**x1["spec"], "description": "x" * 8000}}])
+            h.wait_for(
+                lambda: h.metric(small, "controller_manager_relists_total",
+                                 kind="Product", reason="undecodable_event") == 1,
+                what="the relist past the oversized event",
+            )  # fmt: skip
+        messages = [r.getMessage() for r in caplog.records]
+        assert any(
+            "watch failed reflector=Product" in m and "max_frame_bytes" in m for m in messages
+        )
+        after = h.metric(
+            small, "controller_manager_watch_restarts_total", kind="Product", reason="error"
+        )
+        assert after - restarts >= 3
+    finally:
+        assert small.stop(timeout=15.0)

@@ -11,7 +11,7 @@ from controller_manager.cli import main
 from controller_manager.config import load_config
 
 BASE = """
-api: {url: "http://127.0.0.1:9", token: t}
+api: {url: "http://127.0.0.1:9", token: tok-t}
 controllers: [{kind: Product, reconciler: "m:f"}]
 """
 

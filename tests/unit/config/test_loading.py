@@ -195,7 +195,7 @@ def test_missing_controllers(write_config) -> None:
 def test_token_sources_exactly_one(write_config) -> None:
     path = write_config(
         """
-        api: {url: "http://x", token: a, token_env: B}
+        api: {url: "http://x", token: tok-a, token_env: B}
         controllers: [{kind: A, reconciler: "m:f"}]
         """
     )
@@ -279,7 +279,7 @@ def test_duplicate_controller_names(write_config) -> None:
         ("health: {bind_address: 'x:70000'}", "health.bind_address"),
         ("logging: {level: loud}", "logging.level"),
         ("logging: {format: xml}", "logging.format"),
-        ("health: {admin_token: a, admin_token_env: B}", "health"),
+        ("health: {admin_token: adm-a, admin_token_env: B}", "health"),
     ],
 )
 def test_section_rules(write_config, valid_yaml, snippet: str, key: str) -> None:
@@ -377,7 +377,7 @@ def test_tls_and_timeouts(write_config, tmp_path) -> None:
         """
         api:
           url: "https://api.example"
-          token: t
+          token: tok-t
           client_cert: client.pem
           connect_timeout: 2s
           heartbeat_timeout: 1m
@@ -394,7 +394,7 @@ def test_client_key_needs_a_certificate(write_config, tmp_path) -> None:
     (tmp_path / "client.key").write_text("key")
     path = write_config(
         """
-        api: {url: "https://api.example", token: t, client_key: client.key, heartbeat_timeout: 0}
+        api: {url: "https://api.example", token: tok-t, client_key: client.key, heartbeat_timeout: 0}
         controllers: [{kind: A, reconciler: "m:f"}]
         """
     )

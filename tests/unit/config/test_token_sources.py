@@ -78,3 +78,13 @@ def test_the_manager_refuses_to_start_without_the_admin_token(write_config, caps
     err = capsys.readouterr().err
     assert "health.admin_token_env: environment variable CM_TEST_ADMIN_TOKEN is not set" in err
     assert "started" not in err
+
+
+def test_a_token_too_short_to_redact_is_refused(write_config) -> None:
+    from controller_manager.config import ConfigError, load_config
+
+    path = write_config('api: {url: "http://127.0.0.1:1", token: "abc"}\n' + CONTROLLERS)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "api.token" in str(info.value) and "shorter than 4 characters" in str(info.value)
+    assert "abc" not in str(info.value)

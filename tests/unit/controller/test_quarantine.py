@@ -199,3 +199,14 @@ def test_deleting_a_quarantined_object_releases_it(harness):
     rec.wait_count(2, "bad")
     assert rec.seen[-1] is None  # reconciled as gone: a success
     h.eventually(lambda: not ctrl.quarantined(), what="release")
+
+
+def test_a_quarantined_error_keeps_no_secret() -> None:
+    from controller_manager.redact import REDACTED, Redactor
+
+    token = "s3cret-token-0042"
+    quarantine = Quarantine(1, redact=Redactor([token]).redact)
+    request = Request("Widget", "default", "a")
+    entry = quarantine.record_failure(request, RuntimeError(f"FORBIDDEN: Bearer {token}"), 1, 0.0)
+    assert entry is not None and token not in entry.last_error
+    assert entry.last_error == f"RuntimeError: FORBIDDEN: Bearer {REDACTED}"

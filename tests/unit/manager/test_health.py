@@ -133,3 +133,15 @@ def test_readme_and_runbook_name_the_same_ways_out_of_quarantine() -> None:
         assert "Nothing else releases it" in doc or "nothing else releases it" in doc
         assert "resyncs" in doc and "restart" in doc
     assert "when it reconciles successfully" not in readme
+
+
+def test_poison_answers_are_redacted_at_the_source() -> None:
+    from controller_manager.redact import REDACTED, Redactor
+
+    token = "s3cret-token-0042"
+    entry = QuarantineEntry(Request("Product", "acme", "bad"), 3, f"Bearer {token}", 0.0, 1)
+    probes = Probes(
+        controllers=lambda: [quarantining("Product", [entry])], redactor=Redactor([token])
+    )
+    (item,) = probes.poisoned("Product")
+    assert item["lastError"] == f"Bearer {REDACTED}"
