@@ -391,11 +391,13 @@ class Manager:
 
     @property
     def metrics_url(self) -> str | None:
-        return self.metrics_server.url if self.metrics_server else None
+        """The metrics server's URL once it serves, else None."""
+        return _url_of(self.metrics_server)
 
     @property
     def probe_url(self) -> str | None:
-        return self.probe_server.url if self.probe_server else None
+        """The probe server's URL once it serves, else None."""
+        return _url_of(self.probe_server)
 
     # -- stop --------------------------------------------------------------
 
@@ -504,6 +506,11 @@ class Caches:
     def failure(self) -> str | None:
         dead = [i.name for i in self.informers() if not i.is_alive()]
         return f"informer threads are not running: {', '.join(dead)}" if dead else None
+
+
+def _url_of(server: HTTPServer | None) -> str | None:
+    # Built with the runnables, it serves only once the HTTP group has started.
+    return server.url if server is not None and server.is_alive() else None
 
 
 def _process_registry() -> CollectorRegistry:
