@@ -123,6 +123,7 @@ class Checkpointer:
         self._failing: str | None = None
         self._failures = 0
         self._flushed_once = False
+        self.attempts = 0  # flushes tried (written, skipped as unchanged, or failed)
         self._resumed = loaded is not None
         if loaded is not None:
             self._disk = {i: dict(objs) for i, objs in loaded.objects.items()}
@@ -211,6 +212,8 @@ class Checkpointer:
             except _NotSettled as exc:
                 self._failed(str(exc))
                 return False
+            finally:
+                self.attempts += 1
             if wrote is None:
                 return True
             self._metrics.write_seconds.observe(time.perf_counter() - started)
