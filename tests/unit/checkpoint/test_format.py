@@ -8,7 +8,7 @@ from controller_manager.checkpoint.format import BadCheckpoint, Discard, decode_
 
 
 def test_records_round_trip() -> None:
-    records = [{"type": "a", "n": 1}, {"type": "b", "text": "é \n quoted \" "}]
+    records = [{"type": "a", "n": 1}, {"type": "b", "text": 'é \n quoted " '}]
     data = b"".join(encode(r) for r in records)
     assert data.count(b"\n") == 2  # one line per record, newlines escaped inside
     assert decode_lines(data) == (records, False)
