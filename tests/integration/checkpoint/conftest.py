@@ -158,7 +158,8 @@ class Managers:
             metrics: {{bind_address: "0"}}
             health: {{bind_address: "127.0.0.1:0"}}
             shutdown: {{graceful_shutdown_timeout: 10s, cache_sync_timeout: 60s}}
-            checkpoint: {{dir: "{self.checkpoint_dir}", flush_interval: 1s, fsync: false{checkpoint}}}
+            checkpoint:
+              {{dir: "{self.checkpoint_dir}", flush_interval: 1s, fsync: false{checkpoint}}}
             """
         )
         path = self.tmp_path / "config.yaml"

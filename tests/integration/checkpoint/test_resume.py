@@ -76,7 +76,7 @@ def test_owed_work_survives_a_restart_and_quarantine_and_timers_carry_on(
     managers_first_pass = NAMES + ["x"]
     wait_for(lambda: set(recorder.names()) >= set(managers_first_pass), "the first pass")
     (controller,) = first.controllers
-    wait_for(lambda: controller.quarantined(), "x quarantined")
+    wait_for(controller.quarantined, "x quarantined")
     p9_due = recorder.when["p9"][0] + 60.0
     recorder.fail.add("p0")  # back-off: fails, retried 3 s later
     recorder.block.add("p1")  # in flight at shutdown
