@@ -72,7 +72,7 @@ def test_a_bad_checkpoint_is_set_aside_and_the_manager_lists(
     else:
         assert [m.split(".bad-")[0] for m in moved] == ["base.ckpt", "journal.ckpt"]
     # ... and a fresh checkpoint replaces it.
-    wait_for(lambda: (managers.checkpoint_dir / "base.ckpt").exists(), "a new checkpoint")
+    wait_for((managers.checkpoint_dir / "base.ckpt").exists, "a new checkpoint")
 
 
 def test_a_crash_between_temp_write_and_rename_resumes_from_the_previous_checkpoint(
