@@ -68,7 +68,7 @@ def test_stop_keeps_what_in_flight_reconciles_leave_behind(harness) -> None:
     assert started.wait(h.WAIT)
     stopper = threading.Thread(target=ctrl.stop, args=(h.WAIT,), name="test-stop")
     stopper.start()
-    h.eventually(lambda: ctrl._stopping.is_set(), what="stop to begin")
+    h.eventually(ctrl._stopping.is_set, what="stop to begin")
     release.set()
     stopper.join(h.WAIT)
     work = ctrl.pending_work()
