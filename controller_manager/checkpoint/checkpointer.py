@@ -152,7 +152,9 @@ class Checkpointer:
         ok = thread is None or not thread.is_alive()
         started = any(c.started for c in self._controllers())
         if started or not self._resumed or self._flushed_once:
-            self.flush("shutdown")
+            # Written even if unchanged: the checkpoint's age (max_age) counts
+            # from the moment it was last known to be current.
+            self.flush("shutdown", force=True)
         self._store.close()
         return ok
 
@@ -196,15 +198,16 @@ class Checkpointer:
 
     # -- the flush -----------------------------------------------------------------
 
-    def flush(self, reason: str = "request") -> bool:
+    def flush(self, reason: str = "request", *, force: bool = False) -> bool:
         """Cut and write one checkpoint now (module doc); True if one is on disk.
 
-        Nothing is written when nothing changed since the last write.
+        Nothing is written when nothing changed since the last write,
+        unless ``force``.
         """
         with self._lock:
             started = time.perf_counter()
             try:
-                wrote = self._flush_locked()
+                wrote = self._flush_locked(force)
             except OSError as exc:
                 self._base_wanted.set()  # the journal may end torn: start over with a base
                 self._failed(f"{type(exc).__name__}: {exc}")
@@ -226,17 +229,17 @@ class Checkpointer:
             log.debug("checkpoint written reason=%s kind=%s bytes=%d", reason, wrote[0], wrote[1])
             return True
 
-    def _flush_locked(self) -> tuple[str, int] | None:
+    def _flush_locked(self, force: bool) -> tuple[str, int] | None:
         need_base = self._base_wanted.is_set()
         self._base_wanted.clear()  # a request from now on is for the next flush
         try:
-            return self._write_cut(need_base)
+            return self._write_cut(need_base, force)
         except BaseException:
             if need_base:
                 self._base_wanted.set()
             raise
 
-    def _write_cut(self, need_base: bool) -> tuple[str, int] | None:
+    def _write_cut(self, need_base: bool, force: bool) -> tuple[str, int] | None:
         informers = {informer_id(k): (k, inf) for k, inf in self._informers().items()}
         cuts = {}
         for iid, (_, informer) in informers.items():
