@@ -34,6 +34,7 @@ on the same disk as the checkout).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import re
 import subprocess
@@ -439,7 +440,9 @@ def main() -> int:
         items = listed(min(objects, 1000))
         on, off, flushes = [], [], []
         for _ in range(ROUNDS):
+            gc.collect()  # both sides start from the same heap
             off.append(ingest_once(items, tmp, checkpoint=False)[0])
+            gc.collect()
             rate, made = ingest_once(items, tmp, checkpoint=True)
             on.append(rate)
             flushes.append(made)
