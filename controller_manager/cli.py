@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--leader-election-namespace",
         help="the Lease's namespace (leader_election.lease.namespace)",
     )
+    p.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        help="directory for checkpoints (restart without a list); overrides checkpoint.dir",
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -113,6 +118,10 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> None:
         config.logging.format = args.log_format
     if args.log_level is not None:
         config.logging.level = args.log_level
+    if args.checkpoint_dir is not None:
+        if args.checkpoint_dir.exists() and not args.checkpoint_dir.is_dir():
+            raise fail("--checkpoint-dir", f"{args.checkpoint_dir} is not a directory")
+        config.checkpoint.dir = args.checkpoint_dir.resolve()
     for flag in ("graceful_shutdown_timeout", "cache_sync_timeout"):
         value = getattr(args, flag)
         if value is not None:

@@ -136,6 +136,8 @@ def resolve_resources(
         raise ApiError("BAD_USER_INPUT", "first must be at least 1")
     size = min(size, MAX_PAGE)
     objs, list_rv = ctx.store.snapshot(kind, flt)
+    if not after:
+        ctx.metrics.lists.labels(kind).inc()
     if after:
         list_rv, last = _decode_page(after)
         if not ctx.store.cursor_valid(kind, list_rv):

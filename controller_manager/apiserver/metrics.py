@@ -23,6 +23,12 @@ class Metrics:
             ["kind", "resumed"],
             registry=r,
         )
+        self.lists = Counter(
+            "gitstore_api_lists_total",
+            "List requests (first pages of the resources query), by kind.",
+            ["kind"],
+            registry=r,
+        )
         self.watch_expired = Counter(
             "gitstore_api_watch_expired_total",
             "Watches answered with WATCH_EXPIRED.",

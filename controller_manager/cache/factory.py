@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from controller_manager.cache.fifo import ReplaceStats
 from controller_manager.cache.informer import SharedIndexInformer, Transform
 from controller_manager.cache.listwatch import ListerWatcher
 from controller_manager.cache.reflector import ReflectorObserver
@@ -19,6 +21,8 @@ from controller_manager.clock import REAL_CLOCK, Clock, Deadline
 
 Selector = dict[str, Any]
 """A label selector: ``{"matchLabels": {...}, "matchExpressions": [...]}``."""
+
+log = logging.getLogger(__name__)
 
 ListerWatcherFactory = Callable[[str, str | None, Selector | None], ListerWatcher]
 """Builds the ListerWatcher for (kind, namespace, selector)."""
@@ -43,7 +47,9 @@ class InformerFactory:
     """Create, share, start and stop informers. Thread-safe.
 
     ``observer_factory`` is called with the kind and gives the observer for
-    that informer's reflector (metrics). An informer requested after
+    that informer's reflector (metrics); ``key_observer_factory``, if set,
+    is called with the informer's key and gives a second one (checkpoints
+    follow each informer's lists and first events). An informer requested after
     :meth:`start` is started at once, so late controllers need no extra
     call. ``resync_period`` and ``transform`` of the first request win:
     asking again with a different transform raises ``ValueError`` (a shared
@@ -57,11 +63,13 @@ class InformerFactory:
         default_resync: float = 0.0,
         clock: Clock = REAL_CLOCK,
         observer_factory: Callable[[str], ReflectorObserver] | None = None,
+        key_observer_factory: Callable[[InformerKey], ReflectorObserver] | None = None,
     ) -> None:
         self._lw_factory = lister_watcher_factory
         self._default_resync = default_resync
         self._clock = clock
         self._observer_factory = observer_factory
+        self._key_observer_factory = key_observer_factory
         self._lock = threading.Lock()
         self._informers: dict[InformerKey, SharedIndexInformer] = {}
         self._transforms: dict[InformerKey, Transform | None] = {}
@@ -93,13 +101,23 @@ class InformerFactory:
                 resync_period=self._default_resync if resync_period is None else resync_period,
                 transform=transform,
                 clock=self._clock,
-                observer=self._observer_factory(kind) if self._observer_factory else None,
+                observer=self._observer(key),
             )
             self._informers[key] = informer
             self._transforms[key] = transform
             if self._started:
                 informer.start()
             return informer
+
+    def _observer(self, key: InformerKey) -> ReflectorObserver | None:
+        observers = []
+        if self._observer_factory is not None:
+            observers.append(self._observer_factory(key.kind))
+        if self._key_observer_factory is not None:
+            observers.append(self._key_observer_factory(key))
+        if len(observers) < 2:
+            return observers[0] if observers else None
+        return ObserverTee(observers)
 
     def informers(self) -> dict[InformerKey, SharedIndexInformer]:
         """Every informer created so far (a new dict)."""
@@ -134,6 +152,38 @@ class InformerFactory:
         for informer in informers:
             ok = informer.stop(deadline.remaining()) and ok
         return ok
+
+
+class ObserverTee:
+    """Several reflector observers as one: each hook goes to every observer that has it.
+
+    An observer that raises is logged and skipped; the others still hear.
+    """
+
+    def __init__(self, observers: list[ReflectorObserver]) -> None:
+        self._observers = observers
+
+    def _call(self, method: str, *args: object) -> None:
+        for observer in self._observers:
+            hook = getattr(observer, method, None)
+            if hook is None:
+                continue
+            try:
+                hook(*args)
+            except Exception:
+                log.exception("reflector observer failed hook=%s", method)
+
+    def on_event(self, event_type: str) -> None:
+        self._call("on_event", event_type)
+
+    def on_watch_restart(self, reason: str) -> None:
+        self._call("on_watch_restart", reason)
+
+    def on_relist(self, reason: str) -> None:
+        self._call("on_relist", reason)
+
+    def on_list_done(self, reason: str, stats: ReplaceStats) -> None:
+        self._call("on_list_done", reason, stats)
 
 
 def _informer_name(key: InformerKey) -> str:

@@ -31,6 +31,15 @@ Invariants:
 * :meth:`~RealFIFO.has_synced` becomes true once everything queued when
   the first replace ran (or the first delta, if that came earlier) has
   been popped, and stays true.
+* Positions: every delta queued gets the next position (``pushed``), and
+  ``processed`` counts the deltas whose ``process`` call has returned.
+  :meth:`~RealFIFO.wait_processed` waits for a position: what a checkpoint
+  uses to know that a change has reached the indexer and the handlers'
+  buffers.
+* Change tracking (off until :meth:`~RealFIFO.track_changes`): the latest
+  state per key queued since the last :meth:`~RealFIFO.take_changes` (an
+  object, or None for a deletion), recorded under the queue lock as each
+  delta enters -- the cost is one dict store per delta.
 """
 
 from __future__ import annotations
@@ -64,6 +73,24 @@ POP_BATCH_LIMIT = 256
 
 class FIFOClosedError(Exception):
     """The FIFO was closed: :meth:`RealFIFO.pop` will never return an item again."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceStats:
+    """What a :meth:`RealFIFO.replace` found, against what the cache would hold.
+
+    ``changed`` compares resourceVersions (opaque strings, compared for
+    equality only); ``vanished`` keys get a DeletedFinalStateUnknown.
+    """
+
+    added: int
+    changed: int
+    unchanged: int
+    vanished: int
+
+
+Changes = dict[str, "Object | None"]
+"""Latest state per key since the last take: the object, or None once deleted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +140,11 @@ class RealFIFO:
         self._closed = False
         self._populated = False
         self._initial_count = 0
+        self._pushed = 0  # deltas ever queued: the position of the last one
+        self._processed = 0  # deltas whose process() call returned
+        self._processed_cond = threading.Condition(self._lock)
+        self._position_waiters = 0
+        self._changes: Changes | None = None  # None: change tracking off
 
     # -- producers (the reflector) ----------------------------------------
 
@@ -128,11 +160,12 @@ class RealFIFO:
         """Queue a ``Deleted`` delta carrying the object's last state."""
         self._append(DELETED, obj)
 
-    def replace(self, items: Iterable[Object], resource_version: str = "") -> None:
-        """Queue the result of a full list (see the module doc).
+    def replace(self, items: Iterable[Object], resource_version: str = "") -> ReplaceStats:
+        """Queue the result of a full list (see the module doc); return the diff's counts.
 
         Items without a usable key are logged and skipped. The first call
         fixes how much must be popped before :meth:`has_synced` is true.
+        Once closed, nothing is queued (and the counts are zero).
         """
         del resource_version  # The log needs no cursor; kept for the store API.
         listed: list[tuple[str, Object]] = []
@@ -143,21 +176,29 @@ class RealFIFO:
                 listed.append((meta_namespace_key(stored), stored))
             except ValueError as exc:
                 log.warning("skipping listed object without a key: %s", exc)
+        added = changed = vanished = 0
         with self._process_lock, self._lock:
             if self._closed:
-                return
+                return ReplaceStats(0, 0, 0, 0)
             expected = self._expected_state_locked()
             listed_keys = set()
             for key, obj in listed:
                 listed_keys.add(key)
+                old = expected.get(key)
+                if old is None:
+                    added += 1
+                elif not _same_version(old, obj):
+                    changed += 1
                 self._push_locked(key, REPLACED, obj)
             for key, last in expected.items():
                 if key not in listed_keys:
+                    vanished += 1
                     self._push_locked(key, DELETED, DeletedFinalStateUnknown(key, last))
             synced_now = self._populate_locked()
             self._wake_locked()
         if synced_now:
             self._announce_synced()
+        return ReplaceStats(added, changed, len(listed) - added - changed, vanished)
 
     def resync(self) -> None:
         """Queue a ``Sync`` delta for every cached object with nothing queued.
@@ -180,6 +221,48 @@ class RealFIFO:
         """What the indexer will hold once every queued delta is processed."""
         with self._process_lock, self._lock:
             return self._expected_state_locked()
+
+    def track_changes(self) -> None:
+        """Start recording the latest state per key queued (see :meth:`take_changes`)."""
+        with self._lock:
+            if self._changes is None:
+                self._changes = {}
+
+    def take_changes(self) -> tuple[Changes, int]:
+        """Return the changes queued since the last take, and the position of the last one.
+
+        The state per key is what the cache holds for it once that position
+        is processed (None: deleted). Resyncs are not changes. Raise
+        RuntimeError unless :meth:`track_changes` was called.
+        """
+        with self._lock:
+            if self._changes is None:
+                raise RuntimeError("change tracking is off: call track_changes() first")
+            changes, self._changes = self._changes, {}
+            return changes, self._pushed
+
+    def position(self) -> int:
+        """The position of the last delta queued (0 before the first)."""
+        with self._lock:
+            return self._pushed
+
+    def wait_processed(self, position: int, timeout: float | None) -> bool:
+        """Block until every delta up to ``position`` was processed (True).
+
+        Return False after ``timeout`` real seconds, or at once once closed
+        with deltas up to it still unprocessed (they never will be).
+        """
+        deadline = Deadline(timeout)
+        with self._lock:
+            self._position_waiters += 1
+            try:
+                while self._processed < position:
+                    if self._closed or deadline.expired():
+                        return False
+                    self._processed_cond.wait(deadline.remaining())
+                return True
+            finally:
+                self._position_waiters -= 1
 
     def mark_synced(self) -> None:
         """Count the FIFO as populated with nothing to pop (cache seeded elsewhere)."""
@@ -252,9 +335,11 @@ class RealFIFO:
                 finally:
                     # Counted as popped only once processed: has_synced() must
                     # not turn true before the indexer (and handlers) have them.
-                    if initial:
-                        with self._lock:
-                            self._initial_count -= initial
+                    with self._lock:
+                        self._initial_count -= initial
+                        self._processed += len(batch)
+                        if self._position_waiters:
+                            self._processed_cond.notify_all()
                 return True
 
     def has_synced(self) -> bool:
@@ -263,10 +348,11 @@ class RealFIFO:
             return self._populated and self._initial_count == 0
 
     def close(self) -> None:
-        """Stop the FIFO: wake the consumer; later adds are ignored."""
+        """Stop the FIFO: wake the consumer and position waiters; later adds are ignored."""
         with self._lock:
             self._closed = True
             self._not_empty.notify_all()
+            self._processed_cond.notify_all()
 
     @property
     def closed(self) -> bool:
@@ -299,6 +385,10 @@ class RealFIFO:
                 return
             # _push_locked inlined: this runs once per watch event.
             self._items.append((key, kind, obj))
+            self._pushed += 1
+            changes = self._changes
+            if changes is not None:
+                changes[key] = None if kind == DELETED else obj
             if not self._populated:
                 # Deltas before any replace: synced once they are consumed.
                 self._populated = True
@@ -359,6 +449,10 @@ class RealFIFO:
     def _push_locked(self, key: str, kind: str, obj: Object | DeletedFinalStateUnknown) -> None:
         # The caller wakes the consumer (_wake_locked) once it has pushed all.
         self._items.append((key, kind, obj))
+        self._pushed += 1
+        changes = self._changes
+        if changes is not None and kind != SYNC:
+            changes[key] = None if kind == DELETED else obj  # type: ignore[assignment]
 
     def _expected_state_locked(self) -> dict[str, Object]:
         """What the indexer will hold once every queued delta is processed."""
@@ -369,3 +463,9 @@ class RealFIFO:
             elif not isinstance(obj, DeletedFinalStateUnknown):
                 state[key] = obj
         return state
+
+
+def _same_version(old: Object, new: Object) -> bool:
+    """True when both carry the same non-empty resourceVersion (compared, never ordered)."""
+    old_rv = (old.get("metadata") or {}).get("resourceVersion")
+    return bool(old_rv) and old_rv == (new.get("metadata") or {}).get("resourceVersion")

@@ -21,6 +21,13 @@ What handlers see:
   :class:`~.store.DeletedFinalStateUnknown` when a re-list found it gone.
 
 Objects are shared between the cache and every handler: never mutate them.
+
+Checkpoints (:mod:`controller_manager.checkpoint`) use three more seams:
+:meth:`SharedIndexInformer.start_from` seeds the cache from a snapshot
+(watching from its cursor, or listing first and delivering only the diff);
+:meth:`~SharedIndexInformer.cut` hands out the cursor and the changes
+since the last cut; :meth:`~SharedIndexInformer.settle` waits until those
+changes have reached every handler.
 """
 
 from __future__ import annotations
@@ -29,11 +36,13 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from controller_manager.cache.fifo import (
     DELETED,
     REPLACED,
     SYNC,
+    Changes,
     FIFOClosedError,
     QueuedDelta,
     RealFIFO,
@@ -50,12 +59,28 @@ from controller_manager.cache.processor import (
     OnUpdate,
 )
 from controller_manager.cache.reflector import Reflector, ReflectorObserver
-from controller_manager.cache.store import Indexer, IndexFunc
+from controller_manager.cache.store import DeletedFinalStateUnknown, Indexer, IndexFunc
 from controller_manager.clock import REAL_CLOCK, Clock, Deadline
 
 log = logging.getLogger(__name__)
 
 Transform = Callable[[Object], Object]
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """What :meth:`SharedIndexInformer.cut` hands out.
+
+    ``cursor`` was read before ``changes`` were taken, so every event up to
+    it is in ``changes`` (or in an earlier cut); ``changes`` may hold a few
+    later events too (the reflector queues an event before it publishes
+    its cursor): a resume replays those, harmlessly. ``position`` is the
+    FIFO position of the last change, for :meth:`SharedIndexInformer.settle`.
+    """
+
+    cursor: str
+    changes: Changes
+    position: int
 
 
 class SharedIndexInformer:
@@ -101,6 +126,8 @@ class SharedIndexInformer:
         self._started = False
         self._stopped = False
         self._seeded = False
+        self._seed_synced = False
+        self._seed: dict[str, Object] | None = None  # the seeded objects, by key
         self._stop_event = threading.Event()
         self._sync_cond = threading.Condition()
         self._threads: list[threading.Thread] = []
@@ -117,12 +144,20 @@ class SharedIndexInformer:
         on_add: OnAdd | None = None,
         on_update: OnUpdate | None = None,
         on_delete: OnDelete | None = None,
+        *,
+        since_seed: bool = False,
     ) -> EventHandlerRegistration:
         """Register a handler with its own buffer and thread; return its handle.
 
         Before :meth:`start`, the handler waits for the stream. After it,
         the handler first receives ``on_add(obj, True)`` for every cached
         object, then every later change, with nothing missed or repeated.
+        With ``since_seed`` on an informer started with :meth:`start_from`,
+        it first receives only what changed since the seed instead:
+        ``on_add(obj, True)`` for a new key, ``on_update(seeded, cached)``
+        for a key whose resourceVersion differs, ``on_delete`` (a
+        tombstone) for a seeded key gone from the cache -- a resumed
+        controller already owes the seeded keys' work from its checkpoint.
         Raise ``RuntimeError`` once the informer is stopped.
         """
         number = next(self._handler_ids)
@@ -133,8 +168,12 @@ class SharedIndexInformer:
             if self._stopped:
                 raise RuntimeError(f"informer {self.name} is stopped")
             if self._started:
-                for obj in self._indexer.list():
-                    listener.add((ADD, obj, True))
+                seed = self._seed if since_seed else None
+                if seed is None:
+                    for obj in self._indexer.list():
+                        listener.add((ADD, obj, True))
+                else:
+                    _replay_since(seed, self._indexer.items(), listener)
                 listener.start()
             self._listeners = (*self._listeners, listener)
         return listener
@@ -154,16 +193,22 @@ class SharedIndexInformer:
 
     # -- lifecycle -----------------------------------------------------------------
 
-    def start_from(self, resource_version: str, items: Iterable[Object]) -> None:
+    def start_from(
+        self, resource_version: str, items: Iterable[Object], *, list_first: bool = False
+    ) -> None:
         """Seed the cache from a snapshot and watch from its cursor, with no list.
 
         Call before :meth:`start`. The informer counts as synced as soon as
         it starts. Handlers get no add for the seeded objects (they were
         handled before the snapshot was taken); a change to one arrives as
         ``on_update(snapshot_obj, new)``, a deletion as ``on_delete``. A
-        handler registered after :meth:`start` still receives synthetic
-        adds for the whole cache. If the cursor has expired, the reflector
-        re-lists and the diff against the seeded cache is delivered.
+        handler registered after :meth:`start` receives synthetic adds for
+        the whole cache, or with ``since_seed`` only the changes since the
+        seed. If the cursor has expired, the reflector re-lists and the diff
+        against the seeded cache is delivered. With ``list_first`` the
+        reflector lists at once instead of watching (a snapshot too old to
+        trust its cursor): only the diff is delivered, and the informer
+        syncs once the list is in the cache.
         """
         with self._handle_lock:
             if self._started or self._stopped:
@@ -171,8 +216,11 @@ class SharedIndexInformer:
             transform = self._transform
             objs = [_transformed(transform, o) for o in items] if transform else list(items)
             self._indexer.replace(objs)
-            self._reflector.start_from(resource_version)
+            if not list_first:
+                self._reflector.start_from(resource_version)
             self._seeded = True
+            self._seed_synced = not list_first
+            self._seed = self._indexer.items()
 
     def start(self) -> None:
         """Start every thread. A second call does nothing; raise after :meth:`stop`."""
@@ -182,7 +230,7 @@ class SharedIndexInformer:
             if self._started:
                 return
             self._started = True
-            if self._seeded:
+            if self._seed_synced:
                 self._fifo.mark_synced()
             for listener in self._listeners:
                 listener.start()
@@ -258,6 +306,47 @@ class SharedIndexInformer:
         cursor = self._reflector.last_sync_resource_version()
         return cursor, list(self._fifo.expected_state().values())
 
+    def track_changes(self) -> None:
+        """Start recording changes for :meth:`cut` (call before :meth:`start`)."""
+        self._fifo.track_changes()
+
+    def drop_seed(self) -> None:
+        """Forget the seeded objects (later ``since_seed`` handlers get a full replay).
+
+        Call once every resumed handler is registered: the seed pins every
+        seeded object that has changed since, in memory.
+        """
+        with self._handle_lock:
+            self._seed = None
+
+    def cut(self) -> Cut:
+        """Take the cursor and the changes queued since the last cut (see :class:`Cut`).
+
+        Costs what changed, not the cache: the FIFO's change map is swapped
+        out under its queue lock. Needs :meth:`track_changes`.
+        """
+        cursor = self._reflector.last_sync_resource_version()
+        changes, position = self._fifo.take_changes()
+        return Cut(cursor, changes, position)
+
+    def settle(self, position: int, timeout: float | None) -> bool:
+        """Wait until the deltas up to ``position`` reached every handler (True).
+
+        First the FIFO must have applied them to the cache (which buffers
+        their notifications); then every handler registered at that moment
+        must have returned from each notification buffered so far. Holds no
+        lock while waiting: ingest goes on. Return False after ``timeout``
+        real seconds or once stopped.
+        """
+        deadline = Deadline(timeout)
+        if not self._fifo.wait_processed(position, deadline.remaining()):
+            return False
+        with self._handle_lock:
+            if self._stopped:
+                return False
+            marks = [(x, x.buffered_count()) for x in self._listeners]
+        return all(x.wait_handled(mark, deadline.remaining()) for x, mark in marks)
+
     # -- threads ----------------------------------------------------------------
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
@@ -330,6 +419,25 @@ class SharedIndexInformer:
 
     def __repr__(self) -> str:
         return f"SharedIndexInformer({self.name!r})"
+
+
+def _replay_since(
+    seed: dict[str, Object], cached: dict[str, Object], listener: EventHandlerRegistration
+) -> None:
+    """Buffer for ``listener`` what changed between ``seed`` and ``cached`` (by key)."""
+    notifications: list[Notification] = []
+    adds = 0
+    for key, obj in cached.items():
+        old = seed.get(key)
+        if old is None:
+            notifications.append((ADD, obj, True))
+            adds += 1
+        elif old is not obj and not _same_version(old, obj):
+            notifications.append((UPDATE, old, obj))
+    for key, old in seed.items():
+        if key not in cached:
+            notifications.append((DELETE, DeletedFinalStateUnknown(key, old), None))
+    listener.add_many(notifications, adds)
 
 
 def _same_version(old: Object, new: Object) -> bool:

@@ -5,18 +5,26 @@ it never waits on handler code: a slow handler delays nothing but its own
 notifications, which pile up in its buffer (memory is the price; client-go
 pays it too). Each handler sees its notifications in the order the cache
 applied them. A handler that raises is logged and keeps receiving.
+
+Each registration counts the notifications buffered and those whose
+handler call has returned, so a caller can wait until everything buffered
+up to a moment has been handled (:meth:`EventHandlerRegistration.wait_handled`:
+what a checkpoint's consistent cut needs). Counting costs one integer
+increment per notification on the handler's own thread.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from controller_manager.cache.listwatch import Object
 from controller_manager.cache.store import DeletedFinalStateUnknown
+from controller_manager.clock import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +66,8 @@ class EventHandlerRegistration:
         self._idle = threading.Condition(lock)
         self._buffer: deque[Notification] = deque()
         self._initial_pending = 0
+        self._buffered = 0  # notifications ever buffered (dropped ones included)
+        self._handled = 0  # notifications whose handler call returned (or were dropped)
         self._busy = False
         self._stopped = False
         # Who is blocked, so producers notify only when somebody listens.
@@ -73,6 +83,7 @@ class EventHandlerRegistration:
             if notification[0] == ADD and notification[2]:
                 self._initial_pending += 1
             self._buffer.append(notification)
+            self._buffered += 1
             if self._handler_waiting:
                 # Once: the handler needs the GIL to wake, and notifying again
                 # for every notification buffered meanwhile is pure cost.
@@ -92,6 +103,7 @@ class EventHandlerRegistration:
                 return
             self._initial_pending += initial
             self._buffer.extend(notifications)
+            self._buffered += len(notifications)
             if self._handler_waiting:
                 self._handler_waiting = False  # notify once, as in add()
                 self._cond.notify()
@@ -106,6 +118,26 @@ class EventHandlerRegistration:
             return False
         with self._cond:
             return self._initial_pending == 0
+
+    def buffered_count(self) -> int:
+        """How many notifications were ever buffered (a mark for :meth:`wait_handled`)."""
+        with self._cond:
+            return self._buffered
+
+    def wait_handled(self, mark: int, timeout: float | None, poll: float = 0.001) -> bool:
+        """Block until the first ``mark`` notifications were handled (True).
+
+        Polls every ``poll`` seconds rather than adding a wake-up to the
+        handler's hot path. Return False after ``timeout`` real seconds;
+        return True at once once stopped (a stopped handler owes nothing:
+        its controller is stopping and keeps its own pending work).
+        """
+        deadline = Deadline(timeout)
+        while self._handled < mark and not self._stopped:
+            if deadline.expired():
+                return False
+            time.sleep(poll)
+        return True
 
     def pending(self) -> int:
         """Notifications buffered and not yet handed to the handler."""
@@ -191,6 +223,8 @@ class EventHandlerRegistration:
                 except Exception:
                     log.exception("event handler failed thread=%s notification=%s", self.name, kind)
                 finally:
+                    # One writer (this thread): readers see the int whole (GIL).
+                    self._handled += 1
                     if kind == ADD and b:
                         with cond:
                             self._initial_pending -= 1

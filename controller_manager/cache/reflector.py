@@ -43,6 +43,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from controller_manager.cache.backoff import Backoff
+from controller_manager.cache.fifo import ReplaceStats
 from controller_manager.cache.listwatch import (
     ADDED,
     BOOKMARK,
@@ -104,7 +105,10 @@ class ReflectorObserver(Protocol):
 
     Called from the reflector's thread; an exception raised here is logged
     and ignored. Reasons are :data:`WATCH_RESTART_REASONS` and
-    :data:`RELIST_REASONS`.
+    :data:`RELIST_REASONS`. One more hook is called when an observer has it
+    (outside the protocol, so observers written before it still conform):
+    ``on_list_done(reason, stats)``, after a list reached the store, with
+    the :class:`~.fifo.ReplaceStats` of its diff against the cache.
     """
 
     def on_event(self, event_type: str) -> None:
@@ -126,7 +130,7 @@ class ReflectorStore(Protocol):
 
     def delete(self, obj: Object) -> None: ...
 
-    def replace(self, items: list[Object], resource_version: str) -> None: ...
+    def replace(self, items: list[Object], resource_version: str) -> ReplaceStats | None: ...
 
 
 class Reflector:
@@ -284,19 +288,28 @@ class Reflector:
             self._retry_after = retry_after_of(exc)
             return False
         try:
-            self._store.replace(result.items, result.resource_version)
+            stats = self._store.replace(result.items, result.resource_version)
         except Exception:
             log.exception("store rejected a list reflector=%s", self.name)
             return False
         with self._lock:
             self._last_rv = result.resource_version
+        diff = ""
+        if isinstance(stats, ReplaceStats):
+            diff = (
+                f" added={stats.added} changed={stats.changed}"
+                f" unchanged={stats.unchanged} vanished={stats.vanished}"
+            )
         log.info(
-            "list done reflector=%s reason=%s count=%d resource_version=%s",
+            "list done reflector=%s reason=%s count=%d resource_version=%s%s",
             self.name,
             reason,
             len(result.items),
             result.resource_version,
+            diff,
         )
+        if isinstance(stats, ReplaceStats):
+            self._notify("on_list_done", reason, stats)
         return True
 
     def _watch_once(self) -> tuple[str, int]:
@@ -388,12 +401,12 @@ class Reflector:
         log.warning("backoff reflector=%s delay=%.3fs cause=%r", self.name, delay, why)
         return self._clock.sleep(delay, self._stop)
 
-    def _notify(self, method: str, arg: str) -> None:
+    def _notify(self, method: str, *args: object) -> None:
         hook = getattr(self._observer, method, None)
         if hook is None:
             return
         try:
-            hook(arg)
+            hook(*args)
         except Exception:
             log.exception("reflector observer failed reflector=%s hook=%s", self.name, method)
 

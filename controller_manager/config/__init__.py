@@ -49,6 +49,7 @@ from controller_manager.config.schema import LOG_LEVELS as LOG_LEVELS
 from controller_manager.config.schema import PREDICATES as PREDICATES
 from controller_manager.config.schema import (
     ApiConfig,
+    CheckpointConfig,
     Config,
     ControllerConfig,
     EmbeddedConfig,
@@ -64,6 +65,7 @@ from controller_manager.config.schema import (
 
 __all__ = [
     "ApiConfig",
+    "CheckpointConfig",
     "Config",
     "ConfigError",
     "ControllerConfig",

@@ -111,6 +111,12 @@ def check_config(config: Config, errors: ErrorCollector) -> None:
         errors.add("logging.level", f"expected one of {', '.join(LOG_LEVELS)}")
     if config.logging.format not in LOG_FORMATS:
         errors.add("logging.format", f"expected one of {', '.join(LOG_FORMATS)}")
+    ckpt = config.checkpoint
+    for name in ("flush_interval", "max_age", "settle_timeout", "compact_ratio"):
+        if getattr(ckpt, name) <= 0:
+            errors.add(f"checkpoint.{name}", "must be > 0")
+    if ckpt.dir is not None and ckpt.dir.exists() and not ckpt.dir.is_dir():
+        errors.add("checkpoint.dir", f"{ckpt.dir} exists and is not a directory")
     for i, directory in enumerate(config.python_path or ()):
         if not directory.is_dir():
             errors.add(f"python_path[{i}]", f"{directory} is not a directory")

@@ -22,6 +22,7 @@ __all__ = [
     "PREDICATES",
     "SECRET",
     "ApiConfig",
+    "CheckpointConfig",
     "Config",
     "ControllerConfig",
     "EmbeddedConfig",
@@ -182,6 +183,25 @@ class LeaderElectionConfig:
 
 
 @dataclass
+class CheckpointConfig:
+    """Checkpoints (off unless ``dir`` is set): restart without a list or redone work.
+
+    ``flush_interval``: how often a changed checkpoint is written.
+    ``max_age``: an older checkpoint seeds the cache but lists first.
+    ``settle_timeout``: how long a flush waits for handlers to catch up.
+    ``compact_ratio``: a new base once the journal exceeds base size x ratio.
+    ``fsync``: false only on throwaway storage (tests, benchmarks).
+    """
+
+    dir: Path | None = field(default=None, metadata=PATH)
+    flush_interval: float = field(default=5.0, metadata=DURATION)
+    max_age: float = field(default=3600.0, metadata=DURATION)
+    settle_timeout: float = field(default=5.0, metadata=DURATION)
+    compact_ratio: float = 1.0
+    fsync: bool = True
+
+
+@dataclass
 class Config:
     """The whole file. ``path`` is where it came from; relative paths resolve against it."""
 
@@ -195,4 +215,5 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     shutdown: ShutdownConfig = field(default_factory=ShutdownConfig)
     leader_election: LeaderElectionConfig = field(default_factory=LeaderElectionConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     path: Path = field(default=Path("<memory>"), metadata={"internal": True})

@@ -33,8 +33,15 @@ Choices worth knowing:
 * **Stalled** means work is waiting (queued or in flight) and nothing has
   completed for ``stall_threshold`` seconds. An idle controller is never
   stalled.
-* **Stop** drops keys still queued (the next leader lists everything
-  again); only in-flight reconciles are waited for.
+* **Stop** pauses the queue (no key is handed out any more), waits for
+  in-flight reconciles, then reads what is still owed
+  (:meth:`Controller.pending_work`: queued keys, timers, quarantine) for a
+  checkpoint before shutting the queue down; without checkpoints the next
+  start reconciles every cached key anyway.
+* **Resume** (:meth:`Controller.resume`, before start) restores a
+  checkpoint's pending work: its quarantine at once, its queued keys and
+  timers when the queue is built; the handlers then receive only what
+  changed since the informers' seed, not the whole cache.
 
 Which keys get queued (quarantine by generation, resync, requeue) is
 :mod:`.intake`; classifying and applying outcomes is :mod:`.outcomes`;
@@ -60,6 +67,7 @@ from controller_manager.clock import REAL_CLOCK, Clock, Deadline
 from controller_manager.controller.intake import Intake
 from controller_manager.controller.metrics import ControllerMetrics
 from controller_manager.controller.outcomes import ApiFailing, OutcomeApplier, invoke
+from controller_manager.controller.pending import PendingWork, capture, restore
 from controller_manager.controller.quarantine import Quarantine, QuarantineEntry
 from controller_manager.controller.tracker import ReconcileTracker
 from controller_manager.handlers import EventMapper, WatchSpec
@@ -213,6 +221,8 @@ class Controller:
         self._handles: list[tuple[SharedIndexInformer, EventHandlerRegistration]] = []
         self._intake: Intake | None = None
         self._outcomes: OutcomeApplier | None = None
+        self._resumed: PendingWork | None = None  # set by resume(), used by start()
+        self._final: PendingWork | None = None  # read by stop() once the workers ended
 
     @property
     def queue(self) -> RateLimitingQueue[Request]:
@@ -240,11 +250,12 @@ class Controller:
             ),
         )
 
-    def _register_handlers(self, intake: Intake) -> None:
+    def _register_handlers(self, intake: Intake, since_seed: bool) -> None:
         """Map every source informer's events into ``intake`` (primary first).
 
         An informer that is already running replays its cache to a new
-        handler as adds, so nothing cached before :meth:`start` is missed.
+        handler as adds, so nothing cached before :meth:`start` is missed;
+        with ``since_seed`` (a resume), only what changed since its seed.
         """
         for informer, watch in self._sources:
             mapper = EventMapper(
@@ -256,7 +267,10 @@ class Controller:
                 logger=self._log,
             )
             handle = informer.add_event_handler(
-                on_add=mapper.on_add, on_update=mapper.on_update, on_delete=mapper.on_delete
+                on_add=mapper.on_add,
+                on_update=mapper.on_update,
+                on_delete=mapper.on_delete,
+                since_seed=since_seed,
             )
             self._handles.append((informer, handle))
 
@@ -294,7 +308,12 @@ class Controller:
                 tracker=self._tracker,
                 clock=self._clock,
             )
-            self._register_handlers(intake)
+            resumed = self._resumed
+            since_seed = resumed is not None and not resumed.full_pass
+            if resumed is not None and since_seed:
+                owed = restore(resumed, self.kind, queue, self._clock)
+                self._log.info("resumed pending work keys=%d", owed)
+            self._register_handlers(intake, since_seed)
             handles = [handle for _, handle in self._handles]
         self._wait_for_handlers(handles)
         with self._lock:
@@ -349,6 +368,15 @@ class Controller:
             except Exception:
                 self._log.exception("could not remove an event handler")
         if queue is not None:
+            # Pause, not shut down: in-flight reconciles still requeue and set
+            # timers, so the work read below is what is really still owed.
+            queue.pause()
+            for thread in threads:
+                if thread.name.endswith("-timer"):
+                    continue  # it waits on _stopping, not on the queue
+                thread.join(deadline.remaining())
+            if self._final is None:
+                self._final = capture(queue, self.quarantine.entries(), self._clock)
             queue.shutdown()
         for thread in threads:
             thread.join(deadline.remaining())
@@ -406,6 +434,38 @@ class Controller:
             return self.quarantine.release(request)
         return intake.requeue(request)
 
+    # Checkpoints ----------------------------------------------------------------
+
+    def resume(self, work: PendingWork) -> None:
+        """Take over a checkpoint's pending work; call before :meth:`start`.
+
+        Quarantine entries are restored at once (the poison API shows them
+        from now on); queued keys and timers go into the queue when
+        :meth:`start` builds it, and the handlers then receive only what
+        changed since the informers' seed. ``work.full_pass`` keeps the
+        ordinary start: every cached key once. Raise RuntimeError once started.
+        """
+        with self._lock:
+            if self._started or self._stopping.is_set():
+                raise RuntimeError(f"controller {self.name!r}: resume() must come before start()")
+            self._resumed = work
+            self.quarantine.restore(list(work.quarantined))
+
+    def pending_work(self) -> PendingWork:
+        """Return the work still owed (:class:`~.pending.PendingWork`).
+
+        Before :meth:`start`: a full pass (plus the quarantine). While
+        running: the queue as it is now (keys in flight count as queued).
+        After :meth:`stop`: what was left once the in-flight reconciles ended.
+        """
+        with self._lock:
+            final, queue, started = self._final, self._queue, self._started
+        if final is not None:
+            return final
+        if not started or queue is None:
+            return PendingWork(full_pass=True, quarantined=tuple(self.quarantine.entries()))
+        return capture(queue, self.quarantine.entries(), self._clock)
+
     def quarantined(self) -> list[QuarantineEntry]:
         """Return the quarantined keys, oldest first."""
         return self.quarantine.entries()
@@ -419,7 +479,9 @@ class Controller:
             except ShutDown:
                 return
             try:
-                if not self._stopping.is_set():
+                if self._stopping.is_set():
+                    queue.add(request)  # not reconciled: still owed (pending_work)
+                else:
                     self._process(request)
             except BaseException:  # a bug here must not kill the worker either
                 self._log.exception("worker failed; retrying with back-off key=%s", request.key)

@@ -21,8 +21,10 @@ Conflicts and failures of the API itself are not failures here: the
 controller retries them without calling :meth:`record_failure` (the watch
 brings the newer object; the API recovers). See :mod:`.outcomes`.
 
-Quarantine lives in memory: after a restart every key gets a fresh start,
-and a still-broken one comes back within ``max_retries`` attempts.
+Quarantine lives in memory; with checkpoints on, its entries are saved
+and :meth:`Quarantine.restore` puts them back after a restart (without
+checkpoints every key gets a fresh start, and a still-broken one comes
+back within ``max_retries`` attempts).
 """
 
 from __future__ import annotations
@@ -97,6 +99,13 @@ class Quarantine:
             )
             self._entries[request] = entry
             return entry
+
+    def restore(self, entries: list[QuarantineEntry]) -> None:
+        """Quarantine ``entries`` as they were (a checkpoint's, at resume)."""
+        with self._lock:
+            for entry in entries:
+                self._entries[entry.request] = entry
+                self._failures[entry.request] = _Failures(entry.attempts, entry.generation)
 
     def attempts(self, request: Request) -> int:
         """Return the failures counted for ``request`` since its last success."""

@@ -28,6 +28,12 @@ started runnable whose threads died is reported by the run loop's check:
 
 How config sections become controller options, which informers they
 share and how big the client's connection pool is: :mod:`.wiring`.
+
+With ``checkpoint.dir`` set (:mod:`controller_manager.checkpoint`), the
+build step ends with the resume (seeded caches and pending work, before
+any informer starts), the checkpointer runs in the EVERY_REPLICA group
+(so it stops after the controllers drained: its last flush sees their
+final work), and ``/readyz`` gains a ``checkpoint`` check.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 from controller_manager.cache.factory import InformerFactory
 from controller_manager.cache.informer import SharedIndexInformer
+from controller_manager.checkpoint import CheckpointOptions, Checkpoints
 from controller_manager.client.client import Client
 from controller_manager.client.errors import ConnectionFailed
 from controller_manager.client.status import StatusWriter
@@ -136,6 +143,7 @@ class Manager:
         self.controllers: list[Controller] = []
         self.election: Election | None = None  # built when leader_election.enabled
         self._api: tuple[str, str | None] | None = None  # (url, token) once connected
+        self.checkpoints: Checkpoints | None = None
         self.metrics_server: HTTPServer | None = None
         self.probe_server: HTTPServer | None = None
         self.probes = Probes(controllers=lambda: list(self.controllers), redactor=self.redactor)
@@ -226,6 +234,8 @@ class Manager:
             return
         self._start_group(Group.LEADER)
         log.info("controllers started count=%d", len(self.controllers))
+        if self.checkpoints is not None:
+            self.checkpoints.controllers_started()
 
     def _start_group(self, group: Group) -> None:
         if self.stopping:
@@ -308,10 +318,12 @@ class Manager:
     def _build(self, objects: dict[str, object]) -> None:
         """Build the controllers and file every runnable and check (nothing starts)."""
         assert self.client is not None
+        self.checkpoints = self._checkpoints(self.client.url)
         self.factory = InformerFactory(
             self.client.lister_watcher,
             clock=self.clock,
             observer_factory=self.runtime_metrics.observer,
+            key_observer_factory=self.checkpoints.observer if self.checkpoints else None,
         )
         if self.config.leader_election.enabled:
             self.election = Election(self)
@@ -349,6 +361,30 @@ class Manager:
                 f"controller-{controller.name}",
                 controller_health(controller, lambda: self.stopping),
             )
+        if self.checkpoints is not None:
+            factory = self.factory
+            checkpointer = self.checkpoints.resume(factory.informers, lambda: self.controllers)
+            self.runnables.add(checkpointer, Group.EVERY_REPLICA)
+            self.add_readyz_check("checkpoint", self.checkpoints.check)
+
+    def _checkpoints(self, api_url: str) -> Checkpoints | None:
+        ckpt = self.config.checkpoint
+        if ckpt.dir is None:
+            return None
+        return Checkpoints(
+            ckpt.dir,
+            api_url=api_url,
+            options=CheckpointOptions(
+                flush_interval=ckpt.flush_interval,
+                settle_timeout=ckpt.settle_timeout,
+                compact_ratio=ckpt.compact_ratio,
+            ),
+            max_age=ckpt.max_age,
+            registry=self.registry,
+            clock=self.clock,
+            redact=self.redactor.redact,
+            fsync=ckpt.fsync,
+        )
 
     def _build_http(self) -> None:
         metrics, health = self.config.metrics, self.config.health

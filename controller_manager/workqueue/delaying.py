@@ -90,6 +90,20 @@ class DelayingQueue(Queue[T]):
                 # The new item is now the earliest: the thread's wait is too long.
                 self._heap_changed.notify()
 
+    def pending_with_delays(self) -> tuple[set[T], dict[T, float]]:
+        """Return the items that need a pass now, and those held back with their ready times.
+
+        Ready times are on the queue's clock (``monotonic``). Read under the
+        heap lock, then the queue lock (the delay thread also moves ready
+        items into the queue holding the heap lock), so an item on its way
+        from the heap to the queue is seen in one of the two.
+        """
+        with self._heap_lock:
+            delayed = {item: ready_at for item, (ready_at, _) in self._ready_at.items()}
+            with self._lock:
+                now = self._pending_locked()
+        return now, delayed
+
     def waiting(self) -> int:
         """Return how many items are held back by a delay."""
         with self._heap_lock:
@@ -98,35 +112,37 @@ class DelayingQueue(Queue[T]):
     def _run(self) -> None:
         try:
             while True:
-                ready = self._wait_for_ready()
-                if ready is None:
-                    return
-                for item in ready:
-                    self.add(item)
+                with self._heap_lock:
+                    ready = self._wait_for_ready()
+                    if ready is None:
+                        return
+                    # Added before the heap lock is let go: pending_with_delays()
+                    # must never find an item in neither place.
+                    for item in ready:
+                        self.add(item)
         except Exception:  # pragma: no cover - a bug; keep it visible
             log.exception("workqueue %r: delay thread failed", self.name)
             raise
 
     def _wait_for_ready(self) -> list[T] | None:
-        # Block until some items are ready and return them, in ready order;
-        # return None once stopped. Items are added outside the heap lock so
-        # the two locks are never held together.
-        with self._heap_lock:
-            while not self._stopped:
-                now = self._clock.monotonic()
-                ready: list[T] = []
-                heap = self._heap
-                while heap and heap[0][0] <= now:
-                    _, seq, item = heapq.heappop(heap)
-                    live = self._ready_at.get(item)
-                    if live is not None and live[1] == seq:
-                        del self._ready_at[item]
-                        ready.append(item)
-                if ready:
-                    return ready
-                timeout = _MAX_WAIT if not heap else min(heap[0][0] - now, _MAX_WAIT)
-                self._clock.wait(self._heap_changed, timeout)
-            return None
+        # With the heap lock held: block until some items are ready and return
+        # them, in ready order; return None once stopped. Lock order: the heap
+        # lock, then the queue's lock (never the other way round).
+        while not self._stopped:
+            now = self._clock.monotonic()
+            ready: list[T] = []
+            heap = self._heap
+            while heap and heap[0][0] <= now:
+                _, seq, item = heapq.heappop(heap)
+                live = self._ready_at.get(item)
+                if live is not None and live[1] == seq:
+                    del self._ready_at[item]
+                    ready.append(item)
+            if ready:
+                return ready
+            timeout = _MAX_WAIT if not heap else min(heap[0][0] - now, _MAX_WAIT)
+            self._clock.wait(self._heap_changed, timeout)
+        return None
 
     def _stop_delay_thread(self) -> None:
         with self._heap_lock:

@@ -63,6 +63,7 @@ class Queue(Generic[T]):
         self._dirty: set[T] = set()
         self._processing: set[T] = set()
         self._shutting_down = False
+        self._paused = False
         self._draining = False
         # Number of threads blocked in get(); lets add() skip notify() (and
         # its cost) when nobody waits, which is the common case under load.
@@ -107,6 +108,8 @@ class Queue(Generic[T]):
         still handed out; once none is left, raise :class:`ShutDown`.
         """
         with self._lock:
+            if self._paused:
+                raise ShutDown
             if not self._queue:
                 self._wait_for_item(timeout)
             item = self._queue.popleft()
@@ -121,8 +124,8 @@ class Queue(Generic[T]):
         deadline = Deadline(timeout, self._clock)
         self._getters += 1
         try:
-            while not self._queue:
-                if self._shutting_down:
+            while not self._queue or self._paused:
+                if self._shutting_down or self._paused:
                     raise ShutDown
                 if not deadline.bounded:
                     self._not_empty.wait()
@@ -196,6 +199,26 @@ class Queue(Generic[T]):
                     return False
                 self._clock.wait(self._all_done, deadline.remaining())
             return True
+
+    def pause(self) -> None:
+        """Stop handing items out, keep accepting them; never blocks.
+
+        ``get`` raises :class:`ShutDown` from now on (blocked getters wake to
+        do so), while adds and ``done`` work as before: what was queued and
+        what in-flight items add stays, for :meth:`pending` to read (a
+        controller saving its work at shutdown). There is no resume.
+        """
+        with self._lock:
+            self._paused = True
+            self._not_empty.notify_all()
+
+    def pending(self) -> set[T]:
+        """Every item that still needs a pass: waiting, re-added, or in flight."""
+        with self._lock:
+            return self._pending_locked()
+
+    def _pending_locked(self) -> set[T]:
+        return set(self._queue) | self._dirty | self._processing
 
     def shutting_down(self) -> bool:
         """Return True once :meth:`shutdown` or :meth:`shutdown_with_drain` was called."""

@@ -394,7 +394,7 @@ def test_client_key_needs_a_certificate(write_config, tmp_path) -> None:
     (tmp_path / "client.key").write_text("key")
     path = write_config(
         """
-        api: {url: "https://api.example", token: tok-t, client_key: client.key, heartbeat_timeout: 0}
+        api: {url: "https://x", token: tok-t, client_key: client.key, heartbeat_timeout: 0}
         controllers: [{kind: A, reconciler: "m:f"}]
         """
     )
