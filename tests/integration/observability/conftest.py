@@ -3,7 +3,7 @@
 ``prometheus_tools`` fails (never skips) when ``prometheus``/``promtool`` are
 missing: ``make test`` installs them (``make prometheus``), and so does CI.
 ``scraped`` starts the embedded API, a manager with every feature that has
-metrics (leader election included), and a Prometheus scraping both every
+metrics (leader election and checkpoints included), and a Prometheus scraping both every
 second; the manager starts its groups only up to the caches before the
 first scrape, so rates and histograms see real increases once the elected
 leader starts its controllers.
@@ -94,6 +94,7 @@ def scraped(prometheus_tools: Tools, tmp_path_factory: pytest.TempPathFactory) -
               lease_duration: 3s
               renew_deadline: 2s
               retry_period: 500ms
+            checkpoint: {{dir: "{tmp / 'checkpoints'}", flush_interval: 1s}}
             controllers:
               - name: taxonomy
                 kind: CategoryTaxonomy
