@@ -54,24 +54,23 @@ import logging
 import random
 import threading
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from controller_manager.cache.factory import InformerKey, Selector
 from controller_manager.cache.informer import SharedIndexInformer
 from controller_manager.cache.processor import EventHandlerRegistration
 from controller_manager.client.status import StatusWriter
 from controller_manager.clock import REAL_CLOCK, Clock, Deadline
 from controller_manager.controller.intake import Intake
 from controller_manager.controller.metrics import ControllerMetrics
+from controller_manager.controller.options import ControllerOptions, InformerSource
 from controller_manager.controller.outcomes import ApiFailing, OutcomeApplier, invoke
 from controller_manager.controller.pending import PendingWork, capture, restore
 from controller_manager.controller.quarantine import Quarantine, QuarantineEntry
 from controller_manager.controller.tracker import ReconcileTracker
 from controller_manager.handlers import EventMapper, WatchSpec
-from controller_manager.predicates import Predicate, predicate_for
+from controller_manager.predicates import predicate_for
 from controller_manager.reconcile import (
     Context,
     IndexerLister,
@@ -90,7 +89,7 @@ from controller_manager.workqueue import (
     default_controller_rate_limiter,
 )
 
-__all__ = ["Controller", "ControllerOptions", "QuarantineEntry", "WatchSpec"]
+__all__ = ["Controller", "ControllerOptions", "InformerSource", "QuarantineEntry", "WatchSpec"]
 
 log = logging.getLogger(__name__)
 
@@ -99,50 +98,6 @@ _HANDLER_SYNC_TIMEOUT = 60.0
 _HANDLER_SYNC_POLL = 0.005
 # How often (at most) in-flight reconciles are checked against reconcile_timeout.
 _MAX_OVERRUN_TICK = 5.0
-
-
-class InformerSource(Protocol):
-    """Where a controller gets its shared informers (an ``InformerFactory``)."""
-
-    def informer_for(
-        self, kind: str, namespace: str | None = None, selector: Selector | None = None
-    ) -> SharedIndexInformer: ...
-
-    def informers(self) -> dict[InformerKey, SharedIndexInformer]: ...
-
-
-@dataclass
-class ControllerOptions:
-    """Everything that configures one controller; validated at construction."""
-
-    name: str
-    kind: str
-    namespace: str | None = None
-    selector: dict[str, Any] | None = None
-    workers: int = 2
-    rate_limit_base: float = 0.005
-    rate_limit_max: float = 1000.0
-    rate_limit_qps: float = 10.0
-    rate_limit_burst: int = 100
-    max_retries: int = 10
-    predicate: str | Predicate = "default"
-    resync_period: float = 36000.0
-    reconcile_timeout: float | None = None
-    stall_threshold: float = 300.0
-    watches: list[WatchSpec] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if not self.name or not self.kind:
-            raise ValueError("a controller needs a name and a kind")
-        if self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers}")
-        if self.max_retries < 1:
-            raise ValueError(f"max_retries must be >= 1, got {self.max_retries}")
-        if self.resync_period < 0 or self.stall_threshold <= 0:
-            raise ValueError("resync_period must be >= 0 and stall_threshold > 0")
-        if self.reconcile_timeout is not None and self.reconcile_timeout <= 0:
-            raise ValueError(f"reconcile_timeout must be > 0, got {self.reconcile_timeout}")
-        predicate_for(self.predicate)  # fail on a typo now
 
 
 class Controller:

@@ -40,27 +40,26 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import threading
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from controller_manager.cache.factory import InformerFactory
-from controller_manager.cache.informer import SharedIndexInformer
 from controller_manager.checkpoint import CheckpointOptions, Checkpoints
 from controller_manager.client.client import Client
 from controller_manager.client.errors import ConnectionFailed
 from controller_manager.client.status import StatusWriter
-from controller_manager.clock import REAL_CLOCK, Clock, Deadline
+from controller_manager.clock import REAL_CLOCK, Clock
 from controller_manager.config import (
     Config,
     ConfigError,
     check_kinds,
-    parse_bind_address,
     resolve_imports,
 )
 from controller_manager.controller import Controller
+from controller_manager.manager.adapters import Caches, Server, metrics_server, probe_server
+from controller_manager.manager.connection import build_client, start_embedded_api
 from controller_manager.manager.election import Election, check_lease
 from controller_manager.manager.health import (
     Probes,
@@ -71,15 +70,11 @@ from controller_manager.manager.health import (
 from controller_manager.manager.httpserver import (
     CheckFn,
     HTTPServer,
-    ProbeApp,
-    ServerLimits,
-    metrics_app,
 )
 from controller_manager.manager.metrics import RuntimeMetrics
 from controller_manager.manager.runnables import ErrorChannel, Group, Runnable, RunnableGroups
 from controller_manager.manager.unreachable import APIUnreachable
 from controller_manager.manager.wiring import (
-    client_cert,
     client_pool_size,
     controller_options,
 )
@@ -248,32 +243,10 @@ class Manager:
         api = self.config.api
         url, token = api.url, api.token
         if api.embedded is not None:
-            from controller_manager.apiserver import EmbeddedAPIServer
-
-            emb = api.embedded
-            self.api_server = EmbeddedAPIServer(
-                git_repo=str(emb.git_repo) if emb.git_repo else None,
-                branch=emb.branch,
-                manifests=str(emb.manifests) if emb.manifests else None,
-                tokens_file=str(emb.tokens_file) if emb.tokens_file else None,
-                retention=emb.retention,
-                bookmark_interval=emb.bookmark_interval,
-                git_poll_interval=emb.git_poll_interval,
-                port=emb.port,
-            )
-            try:
-                self.api_server.start()
-            except OSError as exc:
-                raise OSError(
-                    exc.errno,
-                    f"embedded API cannot listen on 127.0.0.1:{emb.port}: {exc.strerror}"
-                    " (api.embedded.port; 0 picks a free port)",
-                ) from exc
+            self.api_server = start_embedded_api(api.embedded, self.redactor)
             url = self.api_server.url
             if not (api.token or api.token_env or api.token_file):
                 token = self.api_server.token
-            self.redactor.add(*self.api_server.tokens)  # every principal's, not only ours
-            log.info("embedded API started url=%s", url)
         assert url is not None  # guaranteed by config validation
         self._api = (url, token)
         self.client = self.new_client(pool_size=client_pool_size(self.config))
@@ -296,23 +269,16 @@ class Manager:
         if self._api is None:
             raise RuntimeError("new_client() before the manager connected (check_api)")
         url, token = self._api
-        api = self.config.api
-        return Client(
+        return build_client(
+            self.config.api,
             url,
-            token=token,
-            token_env=api.token_env,
-            token_file=api.token_file,
-            ca_file=str(api.ca_file) if api.ca_file else None,
-            client_cert=client_cert(api),
-            connect_timeout=api.connect_timeout if connect_timeout is None else connect_timeout,
-            read_timeout=api.timeout if read_timeout is None else read_timeout,
-            heartbeat_timeout=api.heartbeat_timeout,
-            pool_size=pool_size,
-            max_retries=max_retries,
-            max_answer_bytes=api.max_answer_bytes,
-            max_frame_bytes=api.max_frame_bytes,
+            token,
             redactor=self.redactor,
             on_error=self.runtime_metrics.on_api_error,
+            pool_size=pool_size,
+            read_timeout=read_timeout,
+            connect_timeout=connect_timeout,
+            max_retries=max_retries,
         )
 
     def _build(self, objects: dict[str, object]) -> None:
@@ -348,7 +314,9 @@ class Manager:
             )
             self.controllers.append(controller)
         self._build_http()
-        caches = Caches(self.factory, self.config.shutdown.cache_sync_timeout, self)
+        caches = Caches(
+            self.factory, self.config.shutdown.cache_sync_timeout, lambda: self.stopping
+        )
         self.runnables.add(caches, Group.CACHES)
         if not caches.informers():
             self.add_readyz_check("informers", lambda: "informers not created yet")
@@ -387,33 +355,11 @@ class Manager:
         )
 
     def _build_http(self) -> None:
-        metrics, health = self.config.metrics, self.config.health
-        bind = parse_bind_address(metrics.bind_address)
-        if bind is not None:
-            self.metrics_server = HTTPServer(
-                "metrics",
-                bind,
-                metrics_app(self.registry),
-                limits=ServerLimits(metrics.max_connections, metrics.request_timeout),
-                allowed_hosts=metrics.allowed_hosts,
-                redactor=self.redactor,
-            )
-            self.runnables.add(Server(self.metrics_server), Group.HTTP_SERVERS)
-        bind = parse_bind_address(health.bind_address)
-        if bind is not None:
-            token = health.admin_token
-            if health.admin_token_env:
-                token = os.environ.get(health.admin_token_env) or None
-            self.redactor.add(token)
-            self.probe_server = HTTPServer(
-                "probes",
-                bind,
-                ProbeApp(self.probes, token),
-                limits=ServerLimits(health.max_connections, health.request_timeout),
-                allowed_hosts=health.allowed_hosts,
-                redactor=self.redactor,
-            )
-            self.runnables.add(Server(self.probe_server), Group.HTTP_SERVERS)
+        self.metrics_server = metrics_server(self.config.metrics, self.registry, self.redactor)
+        self.probe_server = probe_server(self.config.health, self.probes, self.redactor)
+        for server in (self.metrics_server, self.probe_server):
+            if server is not None:
+                self.runnables.add(Server(server), Group.HTTP_SERVERS)
 
     # -- state -------------------------------------------------------------
 
@@ -482,66 +428,6 @@ class Manager:
         from controller_manager.manager.signals import run
 
         return run(self)
-
-
-class Server:
-    """An HTTP server as a runnable of the HTTP_SERVERS group."""
-
-    needs_leader_election = False
-
-    def __init__(self, server: HTTPServer) -> None:
-        self._server = server
-        self.name = f"http-{server.name}"
-
-    def start(self) -> None:
-        self._server.start()
-
-    def stop(self, timeout: float) -> bool:
-        return self._server.stop(timeout)
-
-    def failure(self) -> str | None:
-        return None if self._server.is_alive() else "server thread is not running"
-
-
-class Caches:
-    """Every shared informer as one runnable: ``start()`` returns once all synced.
-
-    The sync wait is bounded by ``sync_timeout`` and cut short when
-    ``manager`` starts stopping (a signal during a long sync).
-    """
-
-    name = "caches"
-    needs_leader_election = False
-
-    def __init__(self, factory: InformerFactory, sync_timeout: float, manager: Manager) -> None:
-        self._factory = factory
-        self._sync_timeout = sync_timeout
-        self._manager = manager
-
-    def informers(self) -> list[SharedIndexInformer]:
-        return list(self._factory.informers().values())
-
-    def start(self) -> None:
-        self._factory.start()
-        # Real seconds, whatever the manager's clock: like every blocking wait's
-        # timeout, it bounds how long a process waits for the network.
-        deadline = Deadline(self._sync_timeout)
-        while not self._factory.wait_for_cache_sync(timeout=_SYNC_POLL):
-            if self._manager.stopping:
-                raise RuntimeError("stop requested while waiting for caches to sync")
-            if deadline.expired():
-                pending = [i.name for i in self.informers() if not i.has_synced()]
-                raise RuntimeError(
-                    f"caches did not sync within {self._sync_timeout}s: {', '.join(pending)}"
-                )
-        log.info("caches synced informers=%d", len(self.informers()))
-
-    def stop(self, timeout: float) -> bool:
-        return self._factory.stop(timeout)
-
-    def failure(self) -> str | None:
-        dead = [i.name for i in self.informers() if not i.is_alive()]
-        return f"informer threads are not running: {', '.join(dead)}" if dead else None
 
 
 def _url_of(server: HTTPServer | None) -> str | None:
