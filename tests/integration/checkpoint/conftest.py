@@ -27,6 +27,7 @@ from controller_manager.apiserver import EmbeddedAPIServer
 from controller_manager.config import load_config
 from controller_manager.manager import Manager
 from controller_manager.reconcile import Context, Request, Result, TerminalError
+from tests.support.waits import eventually
 
 WAIT = 30.0  # generous: 2 shared cores
 POLL = 0.05
@@ -57,14 +58,7 @@ CONTROLLER = """
 
 def wait_for(cond: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
     """Poll ``cond`` until truthy (return it) or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(POLL)
+    return eventually(cond, timeout=timeout, what=what, poll=POLL)
 
 
 def api_metric(api: EmbeddedAPIServer, name: str, **labels: str) -> float:

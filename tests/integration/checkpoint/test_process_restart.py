@@ -16,10 +16,11 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.support.waits import pause, stays
 
 from .conftest import NAMES, WAIT, lists, product_yaml, wait_for
 
@@ -141,8 +142,7 @@ def test_sigterm_then_restart_lists_nothing_and_reconciles_nothing(tmp_path, con
     second = Child(tmp_path, config)
     second.wait_started()
     wait_for(lambda: second.saw("checkpoint resumed kind=Product"), "the resume verdict")
-    time.sleep(1.0)  # a window for stray reconciles (none expected)
-    assert len(reconciles(tmp_path)) == done
+    assert stays(lambda: len(reconciles(tmp_path)), 1.0) == done  # no stray reconcile
     assert lists(api) == listed
     assert second.end(signal.SIGTERM) == 0
 
@@ -168,7 +168,7 @@ def test_kill_9_at_a_random_point_of_a_busy_run_loses_no_event(
 
     thread = threading.Thread(target=writer, name="test-writer", daemon=True)
     thread.start()
-    time.sleep(rng.uniform(0.5, 2.5))  # the kill lands at a random point of the busy run
+    pause(rng.uniform(0.5, 2.5))  # the kill lands at a random point of the busy run
     first.proc.kill()
     stop_writing.set()
     thread.join(WAIT)

@@ -7,6 +7,8 @@ import time
 import pytest
 import requests
 
+from tests.support.waits import pause, stays
+
 from .conftest import NAMES, lists, metric, product_yaml, wait_for
 
 pytestmark = pytest.mark.integration
@@ -32,8 +34,7 @@ def test_a_clean_restart_makes_no_list_and_no_reconcile(managers, recorder, api)
     assert all(i.has_synced() for i in second.factory.informers().values())
     assert second.controllers[0].started
     wait_for(lambda: resumes(second, "resumed") == 1, "the resume verdict")
-    time.sleep(1.0)  # a window for stray reconciles (asserted none below)
-    assert recorder.names() == []
+    assert stays(recorder.names, 1.0) == []  # no stray reconcile within a second
     assert lists(api) == listed
     assert (
         sum(
@@ -56,8 +57,7 @@ def test_changes_during_the_downtime_reconcile_exactly_those_keys(managers, reco
     second = managers.start()
     wait_for(lambda: len(recorder.names()) >= 3, "the three changed keys")
     managers.settled(second)
-    time.sleep(0.5)
-    calls = sorted(recorder.calls)
+    calls = stays(lambda: sorted(recorder.calls), 0.5)
     assert calls == [("p1", True, 2), ("p10", True, 1), ("p2", False, None)]
     assert lists(api) == listed
     assert second.factory is not None
@@ -131,8 +131,7 @@ def test_an_expired_cursor_relists_and_reconciles_only_what_changed(
     second = managers.start()
     wait_for(lambda: resumes(second, "relisted") == 1, "the relist verdict")
     managers.settled(second)
-    time.sleep(0.5)
-    assert sorted(recorder.calls) == [("p4", True, 2), ("p5", False, None)]
+    assert stays(lambda: sorted(recorder.calls), 0.5) == [("p4", True, 2), ("p5", False, None)]
     assert lists(api) == listed + 1
     # A restart changes every resourceVersion: 9 "changed" (only p4 by generation), 1 vanished.
     changed = 9 if fault == "restart" else 1
@@ -146,8 +145,7 @@ def test_a_checkpoint_older_than_max_age_lists_first(managers, recorder, api) ->
     managers.stop()
     recorder.reset()
     listed = lists(api)
-    time.sleep(1.2)
+    pause(1.2)  # the checkpoint ages past max_age
     second = managers.start(checkpoint=", max_age: 1s")
     assert resumes(second, "relisted") == 1  # the list came before the caches synced
-    time.sleep(0.5)
-    assert recorder.names() == [] and lists(api) == listed + 1
+    assert stays(recorder.names, 0.5) == [] and lists(api) == listed + 1

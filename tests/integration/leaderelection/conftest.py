@@ -31,6 +31,7 @@ import requests
 
 from controller_manager.apiserver import EmbeddedAPIServer
 from controller_manager.apiserver.journal import WriteEntry, overlapping_writes
+from tests.support.waits import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +69,7 @@ def reconcile(request, ctx):
         (here / ("entered-" + os.environ["REPLICA"])).touch()
         deadline = time.monotonic() + 60
         while not (here / "open").exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+            time.sleep(0.01)  # a file offers nothing to wait on: poll it, under the deadline
     generation = obj["metadata"]["generation"]
     ctx.status.update_status(
         obj,
@@ -97,14 +98,8 @@ def free_port() -> int:
 
 
 def wait_for(cond: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(POLL)
+    """Poll ``cond`` until truthy (return it) or fail after ``timeout`` seconds."""
+    return eventually(cond, timeout=timeout, what=what, poll=POLL)
 
 
 class Replica:

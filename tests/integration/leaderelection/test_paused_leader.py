@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import time
 
+from tests.support.waits import pause
+
 from .conftest import LEASE, wait_for
 
 
@@ -34,9 +36,7 @@ def test_a_paused_leader_is_replaced_sends_no_status_write_after_waking_and_exit
     # More work for both: the paused one's watch buffers it, to act on when it wakes.
     generation = cluster.change_products()
     wait_for(lambda: cluster.all_written_by(standby.identity, generation), "the new leader's pass")
-    deadline = paused_at + LEASE + 1.0
-    while time.monotonic() < deadline:  # paused for longer than its lease
-        time.sleep(0.05)
+    pause(max(0.0, paused_at + LEASE + 1.0 - time.monotonic()))  # paused past its lease
     (cluster.gates / "open").touch()
     woke_at = leader.signal(signal.SIGCONT)
     assert leader.wait_exit() == 1

@@ -94,7 +94,7 @@ def scraped(prometheus_tools: Tools, tmp_path_factory: pytest.TempPathFactory) -
               lease_duration: 3s
               renew_deadline: 2s
               retry_period: 500ms
-            checkpoint: {{dir: "{tmp / 'checkpoints'}", flush_interval: 1s}}
+            checkpoint: {{dir: "{tmp / "checkpoints"}", flush_interval: 1s}}
             controllers:
               - name: taxonomy
                 kind: CategoryTaxonomy

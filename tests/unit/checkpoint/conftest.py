@@ -8,7 +8,6 @@ Checkpointer on a FakeClock writing to ``tmp_path``.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from controller_manager.checkpoint import CheckpointMetrics, CheckpointOptions, 
 from controller_manager.checkpoint.checkpointer import Checkpointer
 from controller_manager.clock import FakeClock
 from controller_manager.controller.pending import PendingWork
+from tests.support.waits import eventually
 
 TIMEOUT = 10.0
 KEY = InformerKey("Product", None, None)
@@ -38,12 +38,7 @@ def product(name: str, spec: int = 0) -> dict[str, Any]:
 
 
 def wait_for(cond: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.005)
-    return value
+    return eventually(cond, timeout=timeout, what=what)
 
 
 class StubController:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from controller_manager.clock import FakeClock
 from controller_manager.leaderelection import ElectionTiming, LeaderElector, LeaderMetrics
 from controller_manager.leaderelection.fake import FakeLeaseObject, FakeLock
+from tests.support.waits import eventually, pause
 
 WAIT = 10.0
 TIMING = ElectionTiming(lease_duration=15.0, renew_deadline=10.0, retry_period=2.0)
@@ -86,15 +86,8 @@ def replica(clock: FakeClock, lease: FakeLeaseObject) -> Iterator[Callable[..., 
 
 
 def wait_for(cond: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    """Poll ``cond`` in real time until truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.005)
+    """Poll ``cond`` until truthy (return it) or fail after ``timeout`` seconds."""
+    return eventually(cond, timeout=timeout, what=what, poll=0.005)
 
 
 def advance_until(
@@ -110,7 +103,7 @@ def advance_until(
             pytest.fail(f"{what}: not within {limit}s of fake time")
         assert clock.block_until_waiters(1, timeout=WAIT), "no thread is waiting"
         clock.advance(step)
-        time.sleep(0.002)  # let the woken thread run before the next step
+        pause(0.002)  # let the woken thread run before the next step
     return clock.monotonic() - start
 
 
