@@ -293,6 +293,18 @@ class Faults:
             self._conflicts -= 1
             return True
 
+    def remaining(self) -> dict[str, int]:
+        """Counts armed and not spent yet: forced conflicts and failing requests.
+
+        For a harness that measures what it injected: a count replaced by
+        a new body before it was spent never reached a client.
+        """
+        with self._lock:
+            return {
+                "conflict_next_status_writes": self._conflicts,
+                "fail_next_requests": self._failures,
+            }
+
     def poison(self, kind: str, resource_version: str) -> PoisonShape | None:
         """How to break the event of `kind` at `resource_version`, or None."""
         table = self._poison

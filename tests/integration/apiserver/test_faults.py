@@ -184,7 +184,9 @@ def test_conflict_match_aims_forced_conflicts_at_the_selected_writes_only(api, h
         return body["data"]["updateResourceStatus"]
 
     assert write("a")["conflict"] is None  # not selected: the count is kept
+    assert api.server.faults.remaining()["conflict_next_status_writes"] == 1
     assert write("b")["conflict"] is not None  # selected: the one forced conflict
+    assert api.server.faults.remaining()["conflict_next_status_writes"] == 0
     assert write("b")["conflict"] is None  # spent
 
 
