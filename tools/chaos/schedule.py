@@ -126,6 +126,7 @@ def planned_count(fault: FaultType, scale: float) -> int:
 
 def _api_faults(rng: random.Random, scale: float, window: float) -> list[Fault]:
     out: list[Fault] = []
+    params: dict[str, Any]
     end = 0.9 * window
 
     def at() -> float:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Settings", "SettingsError"]
 
@@ -102,15 +103,15 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Settings from ``CHAOS_*`` variables; raise SettingsError naming a bad one."""
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             var = "CHAOS_" + f.name.upper()
             raw = environ.get(var)
             if raw is None or raw == "":
                 continue
-            kind = type(f.default)
+            kind: type[Any] = type(f.default)
             try:
-                values[f.name] = kind(raw) if kind is not str else raw
+                values[f.name] = kind(raw)
             except ValueError:
                 raise SettingsError(f"{var} must be a {kind.__name__}, got {raw!r}") from None
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)
