@@ -43,7 +43,7 @@ bench: $(STAMP)
 # when every check holds. CHAOS_SCALE=10 reaches the issue's fault counts;
 # every CHAOS_* knob is documented in tools/chaos/settings.py.
 chaos: $(STAMP)
-	$(PY) -m tools.chaos
+	@$(PY) -m tools.chaos
 
 demo-repo: $(STAMP)
 	$(PY) examples/make_demo_repo.py examples/demo-repo

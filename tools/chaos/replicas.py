@@ -38,6 +38,7 @@ __all__ = ["Exit", "Fleet", "Life", "Replica", "proc_status"]
 
 HTTP_TIMEOUT = 3.0
 SUPERVISE_EVERY = 0.1
+MIN_LIFE = 1.0  # a process that died younger is restarted this long after its start
 JOIN_TIMEOUT = 10.0
 
 
@@ -243,7 +244,8 @@ class Fleet:
                 self._record_exit(replica, life)
                 with self._lock:
                     held = replica.identity in self._held
-                if not held and not self._stop.is_set():
+                settled = time.monotonic() - life.started >= MIN_LIFE  # no crash-loop storm
+                if not held and settled and not self._stop.is_set():
                     replica.spawn(self._write_config)
                     self.restarts += 1
 

@@ -287,8 +287,7 @@ class ChaosRun:
         """Quiesce, converge, then stay quiet for the quiet window."""
         if not self._wait(self.leader_and_standby, self.s.wait_timeout * 2):
             self.failures.append("no leader with a warm standby after the faults")
-        left = self._wait(lambda: not self.convergence(), self.s.converge_timeout)
-        if not left:
+        if not self._wait(lambda: not self.convergence(), self.s.converge_timeout):
             self.converged = self.convergence()
             self.failures.append("did not converge within converge_timeout")
             return
