@@ -21,6 +21,7 @@ import json
 import os
 import random
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,7 @@ class Catalog:
         self.products: dict[str, dict[str, Product]] = {}
         self.jobs: dict[str, dict[str, int]] = {}
         self.commits = 0
+        self.last_commit_at = 0.0  # monotonic
         self.changes: dict[str, int] = dict.fromkeys(CHANGES, 0)
         self._serial = 0
         self._dirty: set[str] = set()
@@ -287,6 +289,7 @@ class Catalog:
         git(self.repo, "add", "-A")
         git(self.repo, "commit", "-q", "--allow-empty", "-m", message)
         self.commits += 1
+        self.last_commit_at = time.monotonic()
 
     def head(self) -> str:
         """The commit id at the branch head."""

@@ -168,8 +168,8 @@ def report(run: ChaosRun, *, checkpoints_mode: str, duration: float) -> dict[str
         "time_to_converge_after_last_fault_s": round(converged - run.ledger.last_fault_end, 3)
         if converged and run.ledger.last_fault_end
         else None,
-        "time_to_converge_after_last_commit_s": round(converged - marks["last_commit"], 3)
-        if converged and "last_commit" in marks
+        "time_to_converge_after_last_commit_s": round(converged - run.catalog.last_commit_at, 3)
+        if converged
         else None,
         "checks": checks,
     }

@@ -210,7 +210,6 @@ class ChaosRun:
     def _write_git(self) -> None:
         while not self._stop_writer.wait(self.s.commit_interval):
             self.catalog.step()
-        self.marks["last_commit"] = time.monotonic()
 
     # -- phases --------------------------------------------------------------------
 
