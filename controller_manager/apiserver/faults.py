@@ -27,8 +27,13 @@ every fault as it was.
   has no such argument, e.g. `kinds` for `kind`, does not match).
 - `retry_after`: seconds in the 429 answer's `Retry-After` (default 1),
   kept until set again.
-- `conflict_next_status_writes: N`: the next N status writes report a
-  conflict.
+- `conflict_next_status_writes: N` (with `conflict_match`): the next N
+  status writes that `conflict_match` selects report a conflict (a new
+  count replaces the whole rule: count and match).
+- `conflict_match` (fields `kind`, `namespace`, `name`, all optional, all
+  must hold): which status writes the forced conflicts hit; none: every
+  status write, the Lease's included. A chaos run aims them at reconciled
+  kinds so a leader's renewals are not what it breaks.
 - `poison_events`: a list of `{kind, resourceVersion, shape}`; replaces
   the list (`[]` clears it). Every watch stream of `kind` that delivers
   the event at `resourceVersion` (live, or replayed from an earlier
@@ -50,6 +55,7 @@ FAULT_KEYS = {
     "compact",
     "restart",
     "conflict_next_status_writes",
+    "conflict_match",
     "fail_next_requests",
     "status",
     "match",
@@ -194,6 +200,7 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._conflicts = 0
+        self._conflict_match = EVERYTHING
         self._failures = 0
         self._failure = Failure.UNAVAILABLE
         self._match = EVERYTHING
@@ -229,10 +236,18 @@ class Faults:
         if "match" in body and "fail_next_requests" not in body:
             raise ValueError("match selects what fail_next_requests hits: give both")
         match = Match.parse(body.get("match"))
+        if "conflict_match" in body and "conflict_next_status_writes" not in body:
+            raise ValueError(
+                "conflict_match selects what conflict_next_status_writes hits: give both"
+            )
+        conflict_match = Match.parse(body.get("conflict_match"))
+        if conflict_match.operations:
+            raise ValueError("conflict_match takes kind, namespace and name only")
         poisons = _parse_poisons(body["poison_events"]) if "poison_events" in body else None
         with self._lock:
             if "conflict_next_status_writes" in counts:
                 self._conflicts = counts["conflict_next_status_writes"]
+                self._conflict_match = conflict_match
             if "fail_next_requests" in counts:
                 self._failures = counts["fail_next_requests"]
                 self._failure = failure
@@ -263,13 +278,32 @@ class Faults:
             self._failures -= 1
             return InjectedFailure(self._failure, self.retry_after, hit)
 
-    def take_conflict(self) -> bool:
-        """Whether this status write must report a conflict."""
+    def take_conflict(self, target: Target | None = None) -> bool:
+        """Whether this status write (of `target`) must report a conflict; consumes one count.
+
+        Without a `target` only the empty match hits.
+        """
         with self._lock:
             if self._conflicts <= 0:
                 return False
+            if self._conflict_match != EVERYTHING and (
+                target is None or not self._conflict_match.hits(target)
+            ):
+                return False
             self._conflicts -= 1
             return True
+
+    def remaining(self) -> dict[str, int]:
+        """Counts armed and not spent yet: forced conflicts and failing requests.
+
+        For a harness that measures what it injected: a count replaced by
+        a new body before it was spent never reached a client.
+        """
+        with self._lock:
+            return {
+                "conflict_next_status_writes": self._conflicts,
+                "fail_next_requests": self._failures,
+            }
 
     def poison(self, kind: str, resource_version: str) -> PoisonShape | None:
         """How to break the event of `kind` at `resource_version`, or None."""

@@ -35,7 +35,7 @@ from graphql import (
 from graphql.execution import ExecutionResult
 
 from .auth import Principal
-from .faults import Faults
+from .faults import Faults, Operation, Target
 from .kinds import ApiError
 from .limits import Limits
 from .metrics import Metrics
@@ -220,14 +220,16 @@ def resolve_update_status(_root: Any, info: GraphQLResolveInfo, **args: Any) -> 
             ctx.metrics.status_writes.labels(kind, "forbidden").inc()
         _require(ctx, kind, "status.write")
     ctx.store.kind_info(kind)
+    namespace = inp.get("namespace") or None
+    target = Target(Operation.STATUS_WRITE, kind, namespace, inp["name"])
     try:
         result, obj = ctx.store.update_status(
             kind,
-            inp.get("namespace") or None,
+            namespace,
             inp["name"],
             inp["resourceVersion"],
             _status_changes(inp),
-            force_conflict=ctx.faults.take_conflict,
+            force_conflict=lambda: ctx.faults.take_conflict(target),
             writer=ctx.principal.name,
         )
     except ApiError as exc:

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-__all__ = ["StatusJournal", "WriteEntry", "overlapping_writes"]
+__all__ = ["StatusJournal", "WriteEntry", "overlapping_writes", "stale_writes"]
 
 LEASE_KIND = "Lease"
 
@@ -26,7 +26,11 @@ class WriteEntry:
 
     ``result`` is ``ok``, ``noop`` or ``conflict``; ``holder`` is the
     ``holderIdentity`` a Lease write set (None for other kinds); ``at`` is
-    the server's monotonic clock.
+    the server's monotonic clock. ``generation`` is the object's
+    ``metadata.generation`` when the write was decided and
+    ``observed_generation`` the ``observedGeneration`` the write carried
+    (None when it carried none): an accepted write whose two differ was
+    computed from a spec the object no longer had (:func:`stale_writes`).
     """
 
     seq: int
@@ -37,6 +41,8 @@ class WriteEntry:
     name: str
     result: str
     holder: str | None = None
+    generation: int | None = None
+    observed_generation: int | None = None
 
 
 class StatusJournal:
@@ -56,12 +62,23 @@ class StatusJournal:
         name: str,
         result: str,
         holder: str | None = None,
+        generation: int | None = None,
+        observed_generation: int | None = None,
     ) -> None:
         with self._lock:
             self._seq += 1
             self._entries.append(
                 WriteEntry(
-                    self._seq, time.monotonic(), principal, kind, namespace, name, result, holder
+                    self._seq,
+                    time.monotonic(),
+                    principal,
+                    kind,
+                    namespace,
+                    name,
+                    result,
+                    holder,
+                    generation,
+                    observed_generation,
                 )
             )
 
@@ -90,3 +107,22 @@ def overlapping_writes(entries: list[WriteEntry]) -> list[WriteEntry]:
         elif holder is not None and e.principal != holder:
             bad.append(e)
     return bad
+
+
+def stale_writes(entries: list[WriteEntry]) -> list[WriteEntry]:
+    """Accepted writes whose ``observedGeneration`` is not the object's generation.
+
+    A reconciler reads an object, computes its status from that spec and
+    writes under the object's resourceVersion; any spec change since moves
+    the resourceVersion, so the API must refuse the write as a conflict.
+    An accepted write that still names another generation was computed
+    from a spec the object no longer had. Writes carrying no
+    ``observedGeneration`` (the Lease's) are not judged.
+    """
+    return [
+        e
+        for e in entries
+        if e.result == "ok"
+        and e.observed_generation is not None
+        and e.observed_generation != e.generation
+    ]

@@ -307,8 +307,16 @@ class Store:
             holder = None
             if kind == "Lease" and isinstance(resolved, dict):
                 holder = resolved.get("holderIdentity")
+            observed = changes.get("observedGeneration")
             self.journal.record(
-                writer, kind, namespace=namespace, name=name, result=result, holder=holder
+                writer,
+                kind,
+                namespace=namespace,
+                name=name,
+                result=result,
+                holder=holder,
+                generation=obj["metadata"].get("generation"),
+                observed_generation=observed if isinstance(observed, int) else None,
             )
             return result, obj
 

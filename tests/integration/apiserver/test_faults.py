@@ -167,6 +167,37 @@ def test_conflict_next_status_writes(api, h):
     assert body["data"]["updateResourceStatus"]["object"]["status"]["observedGeneration"] == 1
 
 
+def test_conflict_match_aims_forced_conflicts_at_the_selected_writes_only(api, h):
+    api.apply([h.manifest("Product", "a"), h.manifest("Product", "b")])
+    api.faults(conflict_next_status_writes=1, conflict_match={"kind": "Product", "name": "b"})
+
+    def write(name: str) -> dict:
+        rv = h.get(api, "Product", "acme", name)["metadata"]["resourceVersion"]
+        body = h.status(
+            api,
+            kind="Product",
+            namespace="acme",
+            name=name,
+            resourceVersion=rv,
+            observedGeneration=1,
+        )
+        return body["data"]["updateResourceStatus"]
+
+    assert write("a")["conflict"] is None  # not selected: the count is kept
+    assert api.server.faults.remaining()["conflict_next_status_writes"] == 1
+    assert write("b")["conflict"] is not None  # selected: the one forced conflict
+    assert api.server.faults.remaining()["conflict_next_status_writes"] == 0
+    assert write("b")["conflict"] is None  # spent
+
+
+def test_conflict_match_needs_a_count_and_takes_no_operations(api, h):
+    for body in (
+        {"conflict_match": {"kind": "Product"}},
+        {"conflict_next_status_writes": 1, "conflict_match": {"operations": ["get"]}},
+    ):
+        assert h.post_faults(api, body).status_code == 400
+
+
 def test_fail_next_requests_503_and_429(api, h):
     api.faults(fail_next_requests=2, status=503)
     for _ in range(2):

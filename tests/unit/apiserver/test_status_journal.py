@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller_manager.apiserver.journal import StatusJournal, WriteEntry, overlapping_writes
+from controller_manager.apiserver.journal import (
+    StatusJournal,
+    WriteEntry,
+    overlapping_writes,
+    stale_writes,
+)
 from controller_manager.apiserver.store import Store
 
 
@@ -63,3 +68,27 @@ def test_writes_outside_the_writer_s_term_are_overlaps_and_others_are_not() -> N
     ]
     assert [e.seq for e in overlapping_writes(entries)] == [5, 8]
     assert overlapping_writes(entries[:4] + entries[5:7]) == []
+
+
+def test_the_journal_keeps_the_generation_and_the_observed_generation_a_write_carried() -> None:
+    store = Store()
+    store.admit([_doc("Product", "catalog.gitstore.dev/v1beta1", "p")], "r1", prune=False)
+    rv = store.get("Product", "acme", "p")["metadata"]["resourceVersion"]
+    store.update_status("Product", "acme", "p", rv, {"observedGeneration": 1}, writer="a")
+    store.update_status("Product", "acme", "p", rv, {"resolved": {"x": 1}}, writer="a")
+    got = [(e.result, e.generation, e.observed_generation) for e in store.journal.entries()]
+    assert got == [("ok", 1, 1), ("conflict", 1, None)]
+    assert stale_writes(store.journal.entries()) == []
+
+
+def test_an_accepted_write_naming_another_generation_is_stale_and_others_are_not() -> None:
+    def entry(seq: int, result: str, generation: int, observed: int | None) -> WriteEntry:
+        return WriteEntry(seq, 0.0, "a", "Product", "acme", "x", result, None, generation, observed)
+
+    entries = [
+        entry(1, "ok", 2, 2),
+        entry(2, "ok", 3, 2),  # accepted, computed from generation 2: stale
+        entry(3, "conflict", 3, 2),  # refused: not accepted
+        entry(4, "ok", 3, None),  # carries no observedGeneration: not judged
+    ]
+    assert [e.seq for e in stale_writes(entries)] == [2]
