@@ -8,6 +8,19 @@ loop). There is no way to write ``.spec`` or metadata: the keyword-only
 signature has no such parameter, so ``update_status(obj, spec=...)`` is a
 ``TypeError`` before any request.
 
+The no-op check trusts the object it is given, which comes from the
+cache -- except right after this writer's own write: until the watch
+delivers it, the cache still shows the object the write was based on, and
+a status computed from a newer spec may equal that *old* status while the
+server holds the one just written. So the writer remembers, per object,
+the resourceVersion its last accepted write was preconditioned on; handed
+an object still at that resourceVersion, it sends the write instead of
+skipping it. The precondition then fails (the server moved on), the
+``Conflict`` is retried, and by then the cache holds the object the
+server does: a lost update would otherwise stay until the spec changed.
+The memory is one entry per object written, dropped once the cache moves
+past it.
+
 A ``precondition`` callable, checked just before every request, lets a
 caller veto writes without this layer knowing why: the manager passes the
 leader elector's write guard, so a replica that no longer leads within its
@@ -21,6 +34,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -241,6 +255,10 @@ class StatusWriter:
         self.client = client
         self.on_result = on_result
         self.precondition = precondition
+        # (kind, namespace, name) -> the resourceVersion our last accepted write
+        # was preconditioned on; see the module doc.
+        self._written_over: dict[tuple[str, str | None, str], str] = {}
+        self._lock = threading.Lock()
 
     def _report(self, kind: str, label: str) -> None:
         if self.on_result is None:
@@ -294,8 +312,14 @@ class StatusWriter:
         if any(v is None for v in wanted.values()):
             raise ValueError("a status field cannot be set to None (leave it UNSET)")
 
+        key = (kind, namespace, name)
+        with self._lock:
+            written_over = self._written_over.get(key)
+            if written_over is not None and written_over != resource_version:
+                del self._written_over[key]  # the cache has moved past our write
+                written_over = None
         current = obj.get("status") or {}
-        if all(
+        if written_over is None and all(
             _same_conditions(current.get(k), v) if k == "conditions" else current.get(k) == v
             for k, v in wanted.items()
         ):
@@ -319,6 +343,8 @@ class StatusWriter:
             updated, conflict = self.client.update_resource_status(status_input)
         except NotFound:
             self._report(kind, NOT_FOUND)
+            with self._lock:
+                self._written_over.pop(key, None)
             raise
         except Forbidden:
             self._report(kind, FORBIDDEN)
@@ -338,5 +364,7 @@ class StatusWriter:
                 conflict or "",
                 context=RequestContext("update_status", kind, namespace, name),
             )
+        with self._lock:
+            self._written_over[key] = resource_version
         self._report(kind, OK)
         return StatusWriteResult(updated, written=True, result=OK)

@@ -294,3 +294,39 @@ def test_set_condition_does_not_mutate_nested_input():
     out = set_condition(conds, "Synced", "TRUE", "Done", "", 3, now=0.0)
     out[0]["reason"] = "mutated"
     assert conds == before
+
+
+@responses.activate
+def test_a_cache_that_has_not_seen_our_write_cannot_make_a_noop(writer):
+    """The chaos run's lost update: write productCount=1, then compute 0 from a cache at rv 7.
+
+    The cache still shows the status from before our write (rv 7, observedGeneration 2);
+    a reconcile that now wants observedGeneration 2 again must not be skipped as a no-op:
+    the server holds 3. The write goes out, conflicts, and is retried on a fresh cache.
+    """
+    written = product(rv="8")
+    written["status"]["observedGeneration"] = 3
+    responses.post(
+        GQL, json={"data": {"updateResourceStatus": {"object": written, "conflict": None}}}
+    )
+    assert writer.update_status(product(rv="7"), observed_generation=3).written
+    responses.replace(
+        responses.POST,
+        GQL,
+        json={
+            "data": {
+                "updateResourceStatus": {
+                    "object": None,
+                    "conflict": {"currentResourceVersion": "8"},
+                }
+            }
+        },
+    )
+    with pytest.raises(Conflict):  # stale cache: sent, not skipped
+        writer.update_status(product(rv="7"), observed_generation=2)
+    assert len(responses.calls) == 2
+    # Once the cache holds our write (rv 8), the no-op check trusts it again.
+    noop = writer.update_status(written, observed_generation=3)
+    assert noop.result == "noop" and len(responses.calls) == 2
+    # ... and an object that moved on past rv 7 by someone else's change is trusted too.
+    assert writer.update_status(product(rv="9"), observed_generation=2).result == "noop"

@@ -37,7 +37,13 @@ def test_a_vetoed_write_raises_with_the_reason_and_sends_nothing() -> None:
 @responses.activate
 def test_an_allowed_write_is_sent_and_a_noop_never_asks() -> None:
     asked: list[int] = []
-    updated = {**product(), "status": {"observedGeneration": 3}}
+    before = product()
+    # The server's answer: the status written, at the resourceVersion it got.
+    updated = {
+        **before,
+        "metadata": {**before["metadata"], "resourceVersion": "written"},
+        "status": {"observedGeneration": 3},
+    }
     responses.post(
         URL + "/graphql",
         json={"data": {"updateResourceStatus": {"object": updated, "conflict": None}}},
