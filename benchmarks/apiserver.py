@@ -79,7 +79,7 @@ def open_stream(port: int, variables: dict[str, Any]) -> socket.socket:
     body = json.dumps({"query": WATCH, "variables": variables}).encode()
     sock = socket.create_connection(("127.0.0.1", port), timeout=60)
     head = (
-        f"POST /graphql/stream HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {TOKEN}\r\n"
+        f"POST /graphql/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
         f"Accept: text/event-stream\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
