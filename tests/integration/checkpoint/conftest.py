@@ -27,6 +27,7 @@ from controller_manager.apiserver import EmbeddedAPIServer
 from controller_manager.config import load_config
 from controller_manager.manager import Manager
 from controller_manager.reconcile import Context, Request, Result, TerminalError
+from tests.support.apis import embedded_api, write_manifests
 from tests.support.waits import eventually
 
 WAIT = 30.0  # generous: 2 shared cores
@@ -196,20 +197,13 @@ class Managers:
 
 @pytest.fixture
 def manifests_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "manifests"
-    directory.mkdir()
-    (directory / "catalog.yaml").write_text(MANIFESTS)
-    return directory
+    return write_manifests(tmp_path, MANIFESTS)
 
 
 @pytest.fixture
 def api(manifests_dir: Path) -> Iterator[EmbeddedAPIServer]:
-    server = EmbeddedAPIServer(manifests=str(manifests_dir), bookmark_interval=1.0)
-    server.start()
-    try:
+    with embedded_api(manifests_dir) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

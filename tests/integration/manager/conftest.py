@@ -24,6 +24,7 @@ from controller_manager.client.status import set_condition
 from controller_manager.config import load_config
 from controller_manager.manager import Manager
 from controller_manager.reconcile import Context, Request, TerminalError
+from tests.support.apis import embedded_api, write_manifests
 from tests.support.waits import SLOW_WAIT, eventually, stays
 
 WAIT = SLOW_WAIT  # generous: 2 shared cores
@@ -152,20 +153,13 @@ class Scripted:
 
 @pytest.fixture
 def manifests_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "manifests"
-    directory.mkdir()
-    (directory / "catalog.yaml").write_text(MANIFESTS)
-    return directory
+    return write_manifests(tmp_path, MANIFESTS)
 
 
 @pytest.fixture
 def api(manifests_dir: Path) -> Iterator[EmbeddedAPIServer]:
-    server = EmbeddedAPIServer(manifests=str(manifests_dir), bookmark_interval=1.0)
-    server.start()
-    try:
+    with embedded_api(manifests_dir) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
