@@ -8,10 +8,11 @@ stdlib about 8 us. ``orjson`` is the optional ``fast`` install extra
 (``pip install controller-manager[fast]``): a maintained library, never
 hand-written parsing.
 
-Both codecs read and write the same bytes, and each falls back to the
-stdlib for what ``orjson`` refuses (integers past 64 bits, NaN and
-Infinity, non-string keys), so an object's round trip never depends on
-which codec wrote it.
+Both codecs write the same bytes for the same object, and ``orjson``
+falls back to the stdlib for what it refuses (integers past 64 bits,
+non-string keys, lone surrogates; reading NaN), so a round trip does not
+depend on the codec -- except for NaN and Infinity, which are not JSON (a
+server never sends them): ``orjson`` writes them as ``null``.
 
 ``CONTROLLER_MANAGER_JSON`` (``orjson`` | ``stdlib``; unset: ``orjson``
 when importable) picks :func:`default_codec`; an informer or indexer may
@@ -60,6 +61,15 @@ class Codec(Protocol):
 
 _raw_decode = json.JSONDecoder().raw_decode
 _std_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_std_encode_ascii = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _std_dumps(obj: Any) -> bytes:
+    text = _std_encode(obj)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (json reads "\ud800"): keep it escaped
+        return _std_encode_ascii(obj).encode()
 
 
 def _std_loads(data: bytes | str) -> Any:
@@ -80,7 +90,7 @@ class StdlibCodec:
     name = CodecName.STDLIB
 
     def dumps(self, obj: Any) -> bytes:
-        return _std_encode(obj).encode()
+        return _std_dumps(obj)
 
     def loads(self, data: bytes | str) -> Any:
         return _std_loads(data)
@@ -105,7 +115,7 @@ class OrjsonCodec:
         try:
             out = self._dumps(obj)
         except self._error:
-            return _std_encode(obj).encode()
+            return _std_dumps(obj)
         # orjson's buffer is over-allocated (at least 4 KiB): copy it to its size.
         return bytes(memoryview(out))
 
