@@ -8,7 +8,11 @@ Prints one JSON object:
   ``workqueue.Queue``; timed from the watch opening to the handler's
   50,000th call.
 * ``baseline_events_per_s`` -- the same bytes through plain sseclient-py
-  plus ``json.loads``, nothing else; ``ratio`` = the two (target >= 0.60).
+  plus ``json.loads``, nothing else; ``ratio`` = the two (target >= 1.0,
+  issue 16: the pipeline decodes each event once, with orjson when the
+  ``fast`` extra is installed, and the cache keeps bytes the collector
+  need not walk). ``busy_ratio`` is the same measured while a CPU-bound
+  background process runs (reported, same target).
 * ``decoder_events_per_s`` -- the client's decoder alone (``MemoryWatch``
   over the same chunks, nothing after it), to show where the pipeline's
   time goes. It beats the baseline: the client cuts the canonical
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -64,6 +69,7 @@ LIST_OBJECTS = 100_000
 LIST_PAGE = 1_000
 LIST_ROUNDS = 1
 CHUNK = 64 * 1024
+RATIO_TARGET = 1.0
 NS = "bench"
 
 
@@ -295,6 +301,17 @@ def main() -> int:
         ours = max(ours, pipeline(items, chunks))
         gc.collect()
         decode = max(decode, decoder(chunks))
+    busy_base = busy_ours = 0.0
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        for _ in range(3):
+            gc.collect()
+            busy_base = max(busy_base, baseline(chunks))
+            gc.collect()
+            busy_ours = max(busy_ours, pipeline(items, chunks))
+    finally:
+        spinner.kill()
+        spinner.wait(10)
     phases["watch_s"] = round(time.perf_counter() - t0 - phases["record_s"], 1)
     with EmbeddedAPIServer() as api:
         list_ours, list_base = list_rates(api)
@@ -306,14 +323,18 @@ def main() -> int:
         "events_per_s": round(ours),
         "baseline_events_per_s": round(base),
         "ratio": round(ours / base, 3),
-        "ratio_target": 0.60,
+        "ratio_target": RATIO_TARGET,
+        "busy_events_per_s": round(busy_ours),
+        "busy_baseline_events_per_s": round(busy_base),
+        "busy_ratio": round(busy_ours / busy_base, 3),
         "decoder_events_per_s": round(decode),
         "list_objects": LIST_OBJECTS,
         "list_objects_per_s": round(list_ours),
         "list_baseline_objects_per_s": round(list_base),
         "list_ratio": round(list_ours / list_base, 3),
         "list_ratio_target": 0.80,
-        "met": ours / base >= 0.60 and list_ours / list_base >= 0.80,
+        "met": ours / base >= RATIO_TARGET and list_ours / list_base >= 0.80,
+        "busy_met": busy_ours / busy_base >= RATIO_TARGET,
         **phases,
         "runtime_s": round(time.perf_counter() - t0, 1),
     }
