@@ -24,9 +24,11 @@ What handlers receive is never the cache's own state (the cache keeps
 encoded entries, :mod:`.entry`): ``new`` and ``on_add``'s object are the
 object the watch or list delivered (after the transform), decoded once
 and shared by every handler of this informer, so a handler must not
-mutate them (another handler sees the change); ``old`` is decoded from
-the cache for the update. Reads through :attr:`SharedIndexInformer.indexer`
-return fresh copies (see :mod:`.store`).
+mutate them (another handler sees the change); ``old`` is the object
+delivered before as ``new`` while the informer still remembers it (a
+bounded memory, :mod:`.recent`), otherwise decoded from the cache.
+Reads through :attr:`SharedIndexInformer.indexer` return fresh copies
+(see :mod:`.store`).
 
 Checkpoints (:mod:`controller_manager.checkpoint`) use three more seams:
 :meth:`SharedIndexInformer.start_from` seeds the cache from a snapshot
@@ -66,6 +68,7 @@ from controller_manager.cache.processor import (
     OnDelete,
     OnUpdate,
 )
+from controller_manager.cache.recent import DEFAULT_RECENT_OBJECTS, RecentObjects
 from controller_manager.cache.reflector import Reflector, ReflectorObserver
 from controller_manager.cache.store import DeletedFinalStateUnknown, Indexer, IndexFunc
 from controller_manager.clock import REAL_CLOCK, Clock, Deadline
@@ -100,8 +103,10 @@ class SharedIndexInformer:
     on ``clock``; 0 disables) re-delivers every cached object as an update.
     Timeouts of blocking calls are real seconds, whatever the clock.
     ``codec`` is the cache's JSON library (:func:`~.codec.default_codec`
-    when None). The transform's output must be JSON-serialisable: the cache
-    keeps every object as compact JSON (:mod:`.entry`).
+    when None); ``recent_objects`` bounds how many delivered objects are
+    remembered so an update's ``old`` needs no decode (:mod:`.recent`).
+    The transform's output must be JSON-serialisable: the cache keeps
+    every object as compact JSON (:mod:`.entry`).
     """
 
     def __init__(
@@ -115,6 +120,7 @@ class SharedIndexInformer:
         clock: Clock = REAL_CLOCK,
         observer: ReflectorObserver | None = None,
         codec: Codec | None = None,
+        recent_objects: int = DEFAULT_RECENT_OBJECTS,
     ) -> None:
         if resync_period < 0:
             raise ValueError("resync_period must be >= 0")
@@ -123,6 +129,7 @@ class SharedIndexInformer:
         self._transform = transform
         self._clock = clock
         self._indexer = Indexer(indexers, codec=codec)
+        self._recent = RecentObjects(recent_objects)
         # An empty first list syncs the FIFO with no delta for the processing
         # loop to pop, so the FIFO itself must wake wait_for_cache_sync.
         self._fifo = RealFIFO(self._indexer, transform=transform, on_synced=self._notify_sync)
@@ -393,6 +400,9 @@ class SharedIndexInformer:
         append = notifications.append
         indexer = self._indexer
         swap, decode, delete_key = indexer.swap, indexer.decode, indexer.delete_key
+        get_entry = indexer.get_entry
+        recent = self._recent
+        take = recent.take
         initial_adds = 0  # (ADD, obj, True) notifications, counted for the buffers
         with self._handle_lock:
             try:
@@ -400,6 +410,7 @@ class SharedIndexInformer:
                     try:
                         if kind == DELETED:
                             delete_key(key)
+                            recent.forget(key)
                             append((DELETE, obj, None))
                             continue
                         if kind == SYNC:
@@ -412,6 +423,11 @@ class SharedIndexInformer:
                             continue
                         # Only DELETED deltas carry tombstones (see RealFIFO).
                         old = swap(key, obj)  # type: ignore[arg-type]
+                        # What was delivered as the old entry's ``new``, if still held.
+                        previous = None if old is None else take(key, old)
+                        new_entry = get_entry(key)
+                        if new_entry is not None:
+                            recent.put(key, new_entry, obj)  # type: ignore[arg-type]
                         if old is None:
                             if position < initial:
                                 initial_adds += 1
@@ -419,7 +435,9 @@ class SharedIndexInformer:
                             else:
                                 append((ADD, obj, False))
                         elif kind != REPLACED or not _same_version(old, obj):  # type: ignore[arg-type]
-                            append((UPDATE, decode(old), obj))
+                            if previous is None:
+                                previous = decode(old)
+                            append((UPDATE, previous, obj))
                     except Exception:
                         log.exception("applying a delta failed informer=%s", self.name)
             finally:
