@@ -8,15 +8,24 @@ Prints one JSON object:
   ``workqueue.Queue``; timed from the watch opening to the handler's
   50,000th call.
 * ``baseline_events_per_s`` -- the same bytes through plain sseclient-py
-  plus ``json.loads``, nothing else; ``ratio`` = the two (target >= 0.60).
+  plus ``json.loads``, nothing else; ``ratio`` = the two (target >= 1.0,
+  issue 16: the pipeline decodes each event once, with orjson when the
+  ``fast`` extra is installed, and the cache keeps bytes the collector
+  need not walk). Measured with start-up's heap frozen out of the
+  collector's sight, as ``python -m controller_manager`` runs
+  (``freeze_startup_heap``); ``unfrozen_ratio`` is the same before the
+  freeze, as a process that embeds the library without it runs.
+  ``busy_ratio`` is the frozen measure taken while a CPU-bound background
+  process runs (reported, same target).
 * ``decoder_events_per_s`` -- the client's decoder alone (``MemoryWatch``
   over the same chunks, nothing after it), to show where the pipeline's
   time goes. It beats the baseline: the client cuts the canonical
   ``next`` frame out of the buffer itself and leaves only other frames to
   sseclient-py, whose per-line parsing costs about as much as
   ``json.loads`` (see ``controller_manager/client/watch.py``). The rest of
-  ``events_per_s`` is the cache path across its three threads and the
-  garbage collector walking the objects the cache keeps.
+  ``events_per_s`` is the cache path across its three threads (encoding
+  each object for the cache, its metadata record, the hand-offs) and the
+  garbage collector walking the objects in flight.
 * ``list_objects_per_s`` -- ``Client.list`` of 100,000 objects from the
   embedded API; ``list_baseline_objects_per_s`` -- a plain paged
   ``requests`` + ``json.loads`` loop over the same pages; ``list_ratio``
@@ -38,6 +47,7 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -54,6 +64,7 @@ from controller_manager.cache.store import meta_namespace_key
 from controller_manager.client import Client, StatusWriter
 from controller_manager.client.graphql import RESOURCES
 from controller_manager.client.watch import MemoryWatch
+from controller_manager.manager.signals import freeze_startup_heap
 from controller_manager.workqueue import Queue
 
 EVENTS = 50_000
@@ -64,6 +75,8 @@ LIST_OBJECTS = 100_000
 LIST_PAGE = 1_000
 LIST_ROUNDS = 1
 CHUNK = 64 * 1024
+RATIO_TARGET = 1.0
+ROUNDS = 3
 NS = "bench"
 
 
@@ -271,6 +284,19 @@ def list_rates(api: EmbeddedAPIServer) -> tuple[float, float]:
     return ours_best, base_best
 
 
+def quiet_rounds(items: list[dict[str, Any]], chunks: list[bytes]) -> tuple[float, float, float]:
+    """Best of ROUNDS interleaved rounds: (baseline, pipeline, decoder) events/s."""
+    base = ours = decode = 0.0
+    for _ in range(ROUNDS):  # interleaved, so both sides see the same machine noise
+        gc.collect()
+        base = max(base, baseline(chunks))
+        gc.collect()
+        ours = max(ours, pipeline(items, chunks))
+        gc.collect()
+        decode = max(decode, decoder(chunks))
+    return base, ours, decode
+
+
 def main() -> int:
     t0 = time.perf_counter()
     phases: dict[str, float] = {}
@@ -287,14 +313,24 @@ def main() -> int:
     del api
     stream = replicate(raw)
     chunks = chunked(stream)
-    base = ours = decode = 0.0
-    for _ in range(3):  # interleaved, so both sides see the same machine noise
-        gc.collect()
-        base = max(base, baseline(chunks))
-        gc.collect()
-        ours = max(ours, pipeline(items, chunks))
-        gc.collect()
-        decode = max(decode, decoder(chunks))
+    # First as a library user's process runs it, then as `python -m
+    # controller_manager` does: with start-up's heap frozen out of the
+    # collector's sight (controller_manager.manager.signals.freeze_startup_heap).
+    # The baseline creates no survivors, so freezing changes nothing for it.
+    unfrozen_base, unfrozen_ours, _ = quiet_rounds(items, chunks)
+    freeze_startup_heap()
+    base, ours, decode = quiet_rounds(items, chunks)
+    busy_base = busy_ours = 0.0
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        for _ in range(ROUNDS):
+            gc.collect()
+            busy_base = max(busy_base, baseline(chunks))
+            gc.collect()
+            busy_ours = max(busy_ours, pipeline(items, chunks))
+    finally:
+        spinner.kill()
+        spinner.wait(10)
     phases["watch_s"] = round(time.perf_counter() - t0 - phases["record_s"], 1)
     with EmbeddedAPIServer() as api:
         list_ours, list_base = list_rates(api)
@@ -306,14 +342,21 @@ def main() -> int:
         "events_per_s": round(ours),
         "baseline_events_per_s": round(base),
         "ratio": round(ours / base, 3),
-        "ratio_target": 0.60,
+        "ratio_target": RATIO_TARGET,
+        "unfrozen_events_per_s": round(unfrozen_ours),
+        "unfrozen_baseline_events_per_s": round(unfrozen_base),
+        "unfrozen_ratio": round(unfrozen_ours / unfrozen_base, 3),
+        "busy_events_per_s": round(busy_ours),
+        "busy_baseline_events_per_s": round(busy_base),
+        "busy_ratio": round(busy_ours / busy_base, 3),
         "decoder_events_per_s": round(decode),
         "list_objects": LIST_OBJECTS,
         "list_objects_per_s": round(list_ours),
         "list_baseline_objects_per_s": round(list_base),
         "list_ratio": round(list_ours / list_base, 3),
         "list_ratio_target": 0.80,
-        "met": ours / base >= 0.60 and list_ours / list_base >= 0.80,
+        "met": ours / base >= RATIO_TARGET and list_ours / list_base >= 0.80,
+        "busy_met": busy_ours / busy_base >= RATIO_TARGET,
         **phases,
         "runtime_s": round(time.perf_counter() - t0, 1),
     }

@@ -18,9 +18,11 @@ A port of client-go's ``tools/cache``. The contract:
   thread: a slow or failing handler blocks nobody and is never killed by
   its own exception. A handler added late first receives an add for every
   cached object.
-* **Shared, not copied.** The cache holds the very objects it received
-  (after the optional transform) and hands them to every reader and
-  handler. Never mutate a cached object; deep-copy it to edit.
+* **Compact, and copied on read.** The cache keeps each object as compact
+  JSON bytes plus a record of its indexed metadata (:mod:`.entry`, about
+  1.4x the JSON); every read decodes a private copy the caller may mutate
+  (:mod:`.store`). Handlers of one informer share each event's object:
+  they must not mutate it.
 * **Clean stop.** ``stop()`` ends and joins every thread it started, and
   each blocking call takes a timeout.
 

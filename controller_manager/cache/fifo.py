@@ -50,6 +50,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from controller_manager.cache.entry import Entry
 from controller_manager.cache.listwatch import Object
 from controller_manager.cache.store import DeletedFinalStateUnknown, Indexer, meta_namespace_key
 from controller_manager.clock import Deadline
@@ -64,8 +65,12 @@ SYNC = "Sync"
 
 Transform = Callable[[Object], Object]
 
-QueuedDelta = tuple[str, str, "Object | DeletedFinalStateUnknown"]
-"""``(key, delta type, object or tombstone)``: what :meth:`RealFIFO.pop_batch` hands out."""
+QueuedDelta = tuple[str, str, "Object | DeletedFinalStateUnknown | Entry"]
+"""``(key, delta type, object or tombstone)``: what :meth:`RealFIFO.pop_batch` hands out.
+
+A ``Sync`` delta carries the cache's own entry (:mod:`.entry`), decoded
+only when it is processed; every other delta carries an object (a
+``Deleted`` one possibly a tombstone)."""
 
 POP_BATCH_LIMIT = 256
 """The most deltas :meth:`RealFIFO.pop_batch` takes per call by default."""
@@ -180,20 +185,25 @@ class RealFIFO:
         with self._process_lock, self._lock:
             if self._closed:
                 return ReplaceStats(0, 0, 0, 0)
-            expected = self._expected_state_locked()
+            # Compared by resourceVersion from the entries' records: no decode.
+            expected = self._expected_locked()
             listed_keys = set()
             for key, obj in listed:
                 listed_keys.add(key)
                 old = expected.get(key)
                 if old is None:
                     added += 1
-                elif not _same_version(old, obj):
+                elif not _same_version(_version(old), obj):
                     changed += 1
                 self._push_locked(key, REPLACED, obj)
+            decode = self._known.decode
             for key, last in expected.items():
                 if key not in listed_keys:
                     vanished += 1
-                    self._push_locked(key, DELETED, DeletedFinalStateUnknown(key, last))
+                    # An entry is decoded: the only decode here.
+                    obj = decode(last) if isinstance(last, tuple) else last
+                    tombstone = DeletedFinalStateUnknown(key, obj)
+                    self._push_locked(key, DELETED, tombstone)
             synced_now = self._populate_locked()
             self._wake_locked()
         if synced_now:
@@ -212,15 +222,17 @@ class RealFIFO:
             # Derived here rather than counted per delta: resync is rare, the
             # queue is short, and the watch path stays free of bookkeeping.
             queued = {key for key, _, _ in self._items}
-            for key, obj in self._known.items().items():
+            for key, entry in self._known.entries().items():
                 if key not in queued:
-                    self._push_locked(key, SYNC, obj)
+                    self._push_locked(key, SYNC, entry)
             self._wake_locked()
 
     def expected_state(self) -> dict[str, Object]:
         """What the indexer will hold once every queued delta is processed."""
         with self._process_lock, self._lock:
-            return self._expected_state_locked()
+            expected = self._expected_locked()
+        decode = self._known.decode
+        return {k: decode(v) if isinstance(v, tuple) else v for k, v in expected.items()}
 
     def track_changes(self) -> None:
         """Start recording the latest state per key queued (see :meth:`take_changes`)."""
@@ -287,7 +299,9 @@ class RealFIFO:
 
         def process_one(batch: list[QueuedDelta], initial: int) -> None:
             _, kind, obj = batch[0]
-            process(Delta(kind, obj), initial > 0)
+            if obj.__class__ is tuple:  # a Sync delta's entry
+                obj = self._known.decode(obj)
+            process(Delta(kind, obj), initial > 0)  # type: ignore[arg-type]
 
         return self.pop_batch(process_one, timeout, limit=1)
 
@@ -446,7 +460,9 @@ class RealFIFO:
         except Exception:
             log.exception("on_synced callback failed")
 
-    def _push_locked(self, key: str, kind: str, obj: Object | DeletedFinalStateUnknown) -> None:
+    def _push_locked(
+        self, key: str, kind: str, obj: Object | DeletedFinalStateUnknown | Entry
+    ) -> None:
         # The caller wakes the consumer (_wake_locked) once it has pushed all.
         self._items.append((key, kind, obj))
         self._pushed += 1
@@ -454,18 +470,28 @@ class RealFIFO:
         if changes is not None and kind != SYNC:
             changes[key] = None if kind == DELETED else obj  # type: ignore[assignment]
 
-    def _expected_state_locked(self) -> dict[str, Object]:
-        """What the indexer will hold once every queued delta is processed."""
-        state = self._known.items()
+    def _expected_locked(self) -> dict[str, Object | Entry]:
+        """What the indexer will hold once every queued delta is processed.
+
+        Cached keys map to their entries (not decoded), queued ones to the
+        queued objects.
+        """
+        state: dict[str, Object | Entry] = self._known.entries()  # type: ignore[assignment]
         for key, kind, obj in self._items:
             if kind == DELETED:
                 state.pop(key, None)
-            elif not isinstance(obj, DeletedFinalStateUnknown):
-                state[key] = obj
+            elif kind != SYNC:  # a Sync delta's entry is already the cached one
+                state[key] = obj  # type: ignore[assignment]
         return state
 
 
-def _same_version(old: Object, new: Object) -> bool:
+def _version(state: Object | Entry) -> str | None:
+    """The resourceVersion of an object, or of an entry (from its record)."""
+    if state.__class__ is tuple:
+        return state[1][2]
+    return (state.get("metadata") or {}).get("resourceVersion")  # type: ignore[union-attr]
+
+
+def _same_version(old_rv: str | None, new: Object) -> bool:
     """True when both carry the same non-empty resourceVersion (compared, never ordered)."""
-    old_rv = (old.get("metadata") or {}).get("resourceVersion")
     return bool(old_rv) and old_rv == (new.get("metadata") or {}).get("resourceVersion")

@@ -20,7 +20,15 @@ What handlers see:
 * ``on_delete(obj)`` -- the last object a DELETED event carried, or a
   :class:`~.store.DeletedFinalStateUnknown` when a re-list found it gone.
 
-Objects are shared between the cache and every handler: never mutate them.
+What handlers receive is never the cache's own state (the cache keeps
+encoded entries, :mod:`.entry`): ``new`` and ``on_add``'s object are the
+object the watch or list delivered (after the transform), decoded once
+and shared by every handler of this informer, so a handler must not
+mutate them (another handler sees the change); ``old`` is the object
+delivered before as ``new`` while the informer still remembers it (a
+bounded memory, :mod:`.recent`), otherwise decoded from the cache.
+Reads through :attr:`SharedIndexInformer.indexer` return fresh copies
+(see :mod:`.store`).
 
 Checkpoints (:mod:`controller_manager.checkpoint`) use three more seams:
 :meth:`SharedIndexInformer.start_from` seeds the cache from a snapshot
@@ -38,6 +46,8 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from controller_manager.cache.codec import Codec
+from controller_manager.cache.entry import Entry, resource_version_of
 from controller_manager.cache.fifo import (
     DELETED,
     REPLACED,
@@ -58,6 +68,7 @@ from controller_manager.cache.processor import (
     OnDelete,
     OnUpdate,
 )
+from controller_manager.cache.recent import DEFAULT_RECENT_OBJECTS, RecentObjects
 from controller_manager.cache.reflector import Reflector, ReflectorObserver
 from controller_manager.cache.store import DeletedFinalStateUnknown, Indexer, IndexFunc
 from controller_manager.clock import REAL_CLOCK, Clock, Deadline
@@ -91,6 +102,11 @@ class SharedIndexInformer:
     is cached as received and the error logged. ``resync_period`` (seconds
     on ``clock``; 0 disables) re-delivers every cached object as an update.
     Timeouts of blocking calls are real seconds, whatever the clock.
+    ``codec`` is the cache's JSON library (:func:`~.codec.default_codec`
+    when None); ``recent_objects`` bounds how many delivered objects are
+    remembered so an update's ``old`` needs no decode (:mod:`.recent`).
+    The transform's output must be JSON-serialisable: the cache keeps
+    every object as compact JSON (:mod:`.entry`).
     """
 
     def __init__(
@@ -103,6 +119,8 @@ class SharedIndexInformer:
         indexers: dict[str, IndexFunc] | None = None,
         clock: Clock = REAL_CLOCK,
         observer: ReflectorObserver | None = None,
+        codec: Codec | None = None,
+        recent_objects: int = DEFAULT_RECENT_OBJECTS,
     ) -> None:
         if resync_period < 0:
             raise ValueError("resync_period must be >= 0")
@@ -110,7 +128,8 @@ class SharedIndexInformer:
         self._resync_period = resync_period
         self._transform = transform
         self._clock = clock
-        self._indexer = Indexer(indexers)
+        self._indexer = Indexer(indexers, codec=codec)
+        self._recent = RecentObjects(recent_objects)
         # An empty first list syncs the FIFO with no delta for the processing
         # loop to pop, so the FIFO itself must wake wait_for_cache_sync.
         self._fifo = RealFIFO(self._indexer, transform=transform, on_synced=self._notify_sync)
@@ -127,14 +146,14 @@ class SharedIndexInformer:
         self._stopped = False
         self._seeded = False
         self._seed_synced = False
-        self._seed: dict[str, Object] | None = None  # the seeded objects, by key
+        self._seed: dict[str, Entry] | None = None  # the seeded entries, by key
         self._stop_event = threading.Event()
         self._sync_cond = threading.Condition()
         self._threads: list[threading.Thread] = []
 
     @property
     def indexer(self) -> Indexer:
-        """The cache. Shared objects: read, never mutate."""
+        """The cache. Every read returns fresh copies (see :mod:`.store`)."""
         return self._indexer
 
     # -- handlers --------------------------------------------------------------
@@ -173,7 +192,7 @@ class SharedIndexInformer:
                     for obj in self._indexer.list():
                         listener.add((ADD, obj, True))
                 else:
-                    _replay_since(seed, self._indexer.items(), listener)
+                    _replay_since(seed, self._indexer, listener)
                 listener.start()
             self._listeners = (*self._listeners, listener)
         return listener
@@ -220,7 +239,7 @@ class SharedIndexInformer:
                 self._reflector.start_from(resource_version)
             self._seeded = True
             self._seed_synced = not list_first
-            self._seed = self._indexer.items()
+            self._seed = self._indexer.entries()
 
     def start(self) -> None:
         """Start every thread. A second call does nothing; raise after :meth:`stop`."""
@@ -379,8 +398,11 @@ class SharedIndexInformer:
         """
         notifications: list[Notification] = []
         append = notifications.append
-        put = self._indexer.put
-        delete_key = self._indexer.delete_key
+        indexer = self._indexer
+        swap, decode, delete_key = indexer.swap, indexer.decode, indexer.delete_key
+        get_entry = indexer.get_entry
+        recent = self._recent
+        take = recent.take
         initial_adds = 0  # (ADD, obj, True) notifications, counted for the buffers
         with self._handle_lock:
             try:
@@ -388,20 +410,34 @@ class SharedIndexInformer:
                     try:
                         if kind == DELETED:
                             delete_key(key)
+                            recent.forget(key)
                             append((DELETE, obj, None))
                             continue
+                        if kind == SYNC:
+                            # The cache's own entry, queued by resync: store it
+                            # back (a no-op unless a delete came between) and
+                            # deliver one decoded object as both old and new.
+                            indexer.put_entry(key, obj)  # type: ignore[arg-type]
+                            synced = decode(obj)  # type: ignore[arg-type]
+                            append((UPDATE, synced, synced))
+                            continue
                         # Only DELETED deltas carry tombstones (see RealFIFO).
-                        old = put(key, obj)  # type: ignore[arg-type]
+                        old = swap(key, obj)  # type: ignore[arg-type]
+                        # What was delivered as the old entry's ``new``, if still held.
+                        previous = None if old is None else take(key, old)
+                        new_entry = get_entry(key)
+                        if new_entry is not None:
+                            recent.put(key, new_entry, obj)  # type: ignore[arg-type]
                         if old is None:
                             if position < initial:
                                 initial_adds += 1
                                 append((ADD, obj, True))
                             else:
                                 append((ADD, obj, False))
-                        elif kind == SYNC:
-                            append((UPDATE, obj, obj))
                         elif kind != REPLACED or not _same_version(old, obj):  # type: ignore[arg-type]
-                            append((UPDATE, old, obj))
+                            if previous is None:
+                                previous = decode(old)
+                            append((UPDATE, previous, obj))
                     except Exception:
                         log.exception("applying a delta failed informer=%s", self.name)
             finally:
@@ -422,26 +458,35 @@ class SharedIndexInformer:
 
 
 def _replay_since(
-    seed: dict[str, Object], cached: dict[str, Object], listener: EventHandlerRegistration
+    seed: dict[str, Entry], indexer: Indexer, listener: EventHandlerRegistration
 ) -> None:
-    """Buffer for ``listener`` what changed between ``seed`` and ``cached`` (by key)."""
+    """Buffer for ``listener`` what changed between ``seed`` and the cache (by key).
+
+    Compares entries by identity and resourceVersion: only what is
+    delivered is decoded.
+    """
+    decode = indexer.decode
+    cached = indexer.entries()
     notifications: list[Notification] = []
     adds = 0
-    for key, obj in cached.items():
+    for key, entry in cached.items():
         old = seed.get(key)
         if old is None:
-            notifications.append((ADD, obj, True))
+            notifications.append((ADD, decode(entry), True))
             adds += 1
-        elif old is not obj and not _same_version(old, obj):
-            notifications.append((UPDATE, old, obj))
+        elif old is not entry:
+            old_rv = resource_version_of(old)
+            if not old_rv or old_rv != resource_version_of(entry):
+                notifications.append((UPDATE, decode(old), decode(entry)))
     for key, old in seed.items():
         if key not in cached:
-            notifications.append((DELETE, DeletedFinalStateUnknown(key, old), None))
+            tombstone = DeletedFinalStateUnknown(key, decode(old))
+            notifications.append((DELETE, tombstone, None))
     listener.add_many(notifications, adds)
 
 
-def _same_version(old: Object, new: Object) -> bool:
-    old_rv = old.get("metadata", {}).get("resourceVersion")
+def _same_version(old: Entry, new: Object) -> bool:
+    old_rv = old[1][2]
     return bool(old_rv) and old_rv == new.get("metadata", {}).get("resourceVersion")
 
 

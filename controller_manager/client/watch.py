@@ -27,16 +27,16 @@ stays distinguishable from a normal end, which upstream's was not.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import socket
 import threading
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 import requests
 import urllib3
 
+from controller_manager.cache.codec import Codec, StdlibCodec, default_codec
 from controller_manager.cache.listwatch import BOOKMARK, EVENT_TYPES, WatchEvent
 from controller_manager.client.errors import (
     ApiError,
@@ -55,33 +55,24 @@ CHUNK_SIZE = 65536
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 
 
-_raw_decode = json.JSONDecoder().raw_decode
+Loads = Callable[[Any], Any]
+_STDLIB_LOADS: Loads = StdlibCodec().loads
 
 
-def _loads(data: str) -> Any:
-    """Return ``json.loads(data)``, cheaper for a frame that is exactly one JSON value.
+def decode_event(
+    data: str | bytes, context: RequestContext, loads: Loads = _STDLIB_LOADS
+) -> WatchEvent:
+    """Decode one ``next`` frame's data into a WatchEvent, or raise its error.
 
-    ``raw_decode`` is the parser ``json.loads`` ends up in, without its
-    Python-level detours (two whitespace regex scans). When it consumes
-    all of ``data`` from index 0 the result is what ``json.loads`` returns;
-    anything else (surrounding whitespace, a BOM, extra data, invalid JSON,
-    bytes) goes through ``json.loads`` itself, so results and errors are
-    unchanged.
+    ``data`` is the frame's text, or its raw bytes: ``loads`` (a codec's,
+    :mod:`~controller_manager.cache.codec`) then reads them directly, the
+    one decode an event costs, UTF-8 checked on the way.
     """
     try:
-        obj, end = _raw_decode(data)
-    except (ValueError, TypeError):
-        return json.loads(data)
-    if end != len(data):
-        return json.loads(data)
-    return obj
-
-
-def decode_event(data: str, context: RequestContext) -> WatchEvent:
-    """Decode one ``next`` frame's data into a WatchEvent, or raise its error."""
-    try:
-        payload = _loads(data)
+        payload = loads(data)
     except (ValueError, RecursionError) as exc:
+        if data.__class__ is bytes:
+            _utf8(data, context)  # names a UTF-8 fault as such
         raise MalformedStream(f"frame is not JSON: {exc}", context=context) from None
     if payload.__class__ is not dict:
         raise MalformedStream("frame is not a JSON object", context=context)
@@ -107,9 +98,15 @@ def decode_event(data: str, context: RequestContext) -> WatchEvent:
 
 
 def decode_events(
-    chunks: Iterable[bytes], context: RequestContext, max_frame_bytes: int = MAX_FRAME_BYTES
+    chunks: Iterable[bytes],
+    context: RequestContext,
+    max_frame_bytes: int = MAX_FRAME_BYTES,
+    codec: Codec | None = None,
 ) -> Iterator[WatchEvent]:
     """Yield the watch events carried by SSE ``chunks`` (any split into bytes).
+
+    ``codec`` decodes each event's JSON (:func:`~controller_manager.cache.codec.default_codec`
+    when None): the canonical frame's data bytes go to it as they are.
 
     Return normally on ``event: complete``. Raise the typed error of an
     error frame (:class:`WatchExpired`, :class:`SlowConsumer`, ...),
@@ -136,6 +133,7 @@ def decode_events(
     streams one endless ``data:`` line costs bounded memory and ends the
     watch instead of wedging it.
     """
+    loads = (codec or default_codec()).loads
     source = iter(chunks)
     buf = b""  # unconsumed bytes, holding no complete frame
     pending: list[bytes] = []  # chunks after buf, not joined yet; no blank line in or across them
@@ -147,7 +145,7 @@ def decode_events(
             # general framing, which starts afresh exactly where ours stopped.
             rest = itertools.chain((b"".join([buf, *pending, chunk]),), source)
             frames = _split_frames(rest, max_frame_bytes, context)
-            if (yield from _decode_frames(frames, context)):
+            if (yield from _decode_frames(frames, context, loads)):
                 return
             raise MalformedStream("stream ended without complete", context=context)
         if buf:
@@ -181,7 +179,7 @@ def decode_events(
                     ):
                         if data_end + 2 - pos > max_frame_bytes:
                             raise _too_large(max_frame_bytes, context)
-                        yield decode_event(_utf8(buf[data_start:data_end], context), context)
+                        yield decode_event(buf[data_start:data_end], context, loads)
                         pos = data_end + 2
                         continue
             # Any other frame (or a canonical one cut short).
@@ -192,7 +190,7 @@ def decode_events(
                 raise _too_large(max_frame_bytes, context)
             frame = buf[pos : end + 2]
             pos = end + 2
-            if (yield from _decode_frames((frame,), context)):
+            if (yield from _decode_frames((frame,), context, loads)):
                 return
         buf = buf[pos:]
         size = len(buf)
@@ -200,7 +198,7 @@ def decode_events(
             raise _too_large(max_frame_bytes, context)
     # A last frame without its blank line: sseclient-py dispatches it, so do we.
     buf = b"".join([buf, *pending])
-    if buf and (yield from _decode_frames((buf,), context)):
+    if buf and (yield from _decode_frames((buf,), context, loads)):
         return
     raise MalformedStream("stream ended without complete", context=context)
 
@@ -292,7 +290,7 @@ def _parse_frame(frame: bytes, context: RequestContext) -> tuple[str, str] | Non
 
 
 def _decode_frames(
-    frames: Iterable[bytes], context: RequestContext
+    frames: Iterable[bytes], context: RequestContext, loads: Loads = _STDLIB_LOADS
 ) -> Generator[WatchEvent, None, bool]:
     """Yield the events of whole SSE ``frames``; return True if ``complete`` came."""
     for frame in frames:
@@ -301,7 +299,7 @@ def _decode_frames(
             continue
         name, data = parsed
         if name == "next":
-            yield decode_event(data, context)
+            yield decode_event(data, context, loads)
         elif name == "complete":
             return True
         else:
@@ -447,9 +445,11 @@ class MemoryWatch:
         context: RequestContext | None = None,
         *,
         max_frame_bytes: int = MAX_FRAME_BYTES,
+        codec: Codec | None = None,
     ) -> None:
         self._closed = False
-        self._events = decode_events(chunks, context or RequestContext("watch"), max_frame_bytes)
+        context = context or RequestContext("watch")
+        self._events = decode_events(chunks, context, max_frame_bytes, codec)
 
     def __iter__(self) -> MemoryWatch:
         return self

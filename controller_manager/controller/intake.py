@@ -44,6 +44,10 @@ def generation_of(obj: Object | None) -> int | None:
     return gen if isinstance(gen, int) else None
 
 
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
 class Intake:
     """Admits keys of one controller's primary ``kind`` into its queue; thread-safe.
 
@@ -74,12 +78,13 @@ class Intake:
         # ``obj`` is set only for events about the primary object itself. Any
         # other event (a secondary's, a resync, or a stale one lagging behind
         # the cache) is judged by the generation the cache holds now.
+        # Judged from the entry's decoded metadata: admitting decodes nothing.
         own_delete = deleted and obj is not None
-        current = None if own_delete else self._indexer.get_by_key(request.key)
+        current = None if own_delete else self._indexer.get_meta(request.key)
         if current is None:
             self._quarantine.release(request)  # a deleted object gets a fresh start
             return True
-        return self._quarantine.admit(request, generation_of(current))
+        return self._quarantine.admit(request, _int_or_none(current.generation))
 
     def recheck(self, request: Request) -> tuple[bool, int | None]:
         """Recheck a key a worker just took off the queue; quarantine may have caught it since.
@@ -87,9 +92,9 @@ class Intake:
         Return (go ahead, the cached object's generation). A key kept out
         has its back-off forgotten; one whose object is gone is released.
         """
-        obj = self._indexer.get_by_key(request.key)
-        generation = generation_of(obj)
-        if obj is None:
+        meta = self._indexer.get_meta(request.key)
+        generation = None if meta is None else _int_or_none(meta.generation)
+        if meta is None:
             self._quarantine.release(request)
         elif not self._quarantine.admit(request, generation):
             self._queue.forget(request)

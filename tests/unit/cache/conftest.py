@@ -4,6 +4,11 @@ Nothing here sleeps a fixed time: helpers wait on conditions with bounded,
 generous timeouts that only matter when a test is failing. The helpers
 themselves live in :mod:`tests.support`; the root conftest's guard fails a
 test that leaves a reflector or informer thread running.
+
+Every test here runs twice, once per JSON codec the cache can use
+(``orjson``, the ``fast`` extra, and the stdlib), by setting
+``CONTROLLER_MANAGER_JSON``: the stdlib path is tested even where orjson
+is installed. orjson's run is skipped where it is not.
 """
 
 from __future__ import annotations
@@ -13,12 +18,22 @@ from typing import Any
 
 import pytest
 
+from controller_manager.cache.codec import ENV_VAR, CodecName, orjson_available
 from controller_manager.cache.fake import FakeListerWatcher
 from controller_manager.cache.informer import SharedIndexInformer
 from tests.support.clocks import RecordingFakeClock
 from tests.support.objects import obj
 from tests.support.recorders import HandlerRecorder
 from tests.support.waits import WAIT
+
+
+@pytest.fixture(autouse=True, params=[CodecName.ORJSON, CodecName.STDLIB], ids=str)
+def json_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> CodecName:
+    """The codec every cache built in this test uses (see the module doc)."""
+    if request.param is CodecName.ORJSON and not orjson_available():
+        pytest.skip("orjson (the 'fast' extra) is not installed")
+    monkeypatch.setenv(ENV_VAR, request.param.value)
+    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture

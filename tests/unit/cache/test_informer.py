@@ -39,7 +39,7 @@ def test_initial_list_then_events_reach_handlers(informers, fake, recorder, make
     assert update_a[0] == "update" and update_a[1]["spec"] == {"size": 1}
     assert update_a[2]["spec"] == {"size": 2}
     assert delete_b == ("delete", last_b)  # DELETED carries the last object
-    assert informer.indexer.get_by_key("default/a") is update_a[2]  # shared
+    assert informer.indexer.get_by_key("default/a") == update_a[2]  # a private copy
     assert sorted(informer.indexer.list_keys()) == ["default/a", "default/c"]
     assert informer.last_sync_resource_version() == fake.resource_version
     assert rec.threads == {"informer-widgets-handler-1"}
@@ -162,7 +162,7 @@ def test_start_from_snapshot_seeds_cache_without_adds(informers, fake, recorder,
     assert informer.wait_for_cache_sync(T)
     assert rec.wait_count(1)
     assert fake.list_count == 0 and fake.watch_cursors == [cursor]
-    assert rec.calls[0][0] == "update" and rec.calls[0][1] is b
+    assert rec.calls[0][0] == "update" and rec.calls[0][1] == b
     with pytest.raises(RuntimeError):
         informer.start_from(cursor, [])
 
