@@ -115,6 +115,20 @@ def freeze(value: Any) -> Any:
     return value
 
 
+def _frozen_map(value: Any, intern: Interner) -> Any:
+    """``intern(freeze(value))``, cheaper for the usual flat string map (labels, annotations)."""
+    if not value:
+        return ()
+    if value.__class__ is dict:
+        try:
+            # Hashing the pairs fails (TypeError) if a value is a list or a
+            # dict, which the contract does not allow but a server may send.
+            return intern(tuple(value.items()))
+        except TypeError:
+            pass
+    return intern(freeze(value))
+
+
 def make_record(obj: Object, intern: Interner) -> tuple[Any, ...]:
     """The record of ``obj`` (the fields of :class:`ObjectMeta`, as a plain tuple).
 
@@ -131,8 +145,8 @@ def make_record(obj: Object, intern: Interner) -> tuple[Any, ...]:
         meta["name"],
         get("resourceVersion"),
         get("generation"),
-        intern(freeze(get("labels"))),
-        intern(freeze(get("annotations"))),
+        _frozen_map(get("labels"), intern),
+        _frozen_map(get("annotations"), intern),
         get("deletionTimestamp"),
         intern(freeze(refs)) if refs else (),
     )

@@ -90,6 +90,16 @@ def test_equal_label_maps_are_shared_between_entries(make_obj):
     assert idx.get_entry("ns/a")[1][4] is idx.get_entry("ns/b")[1][4]
 
 
+def test_label_and_annotation_values_outside_the_contract_are_still_kept(make_obj):
+    """Maps of strings are the contract; a nested value (a bad server) is frozen, not refused."""
+    idx = Indexer()
+    idx.add(full(make_obj, "a", annotations={"note": ["x", {"y": 1}]}))
+    meta = idx.get_meta("ns/a")
+    assert meta.annotations == (("note", ("x", (("y", 1),))),)
+    assert dict(meta.labels) == {"tier": "gold", "app": "shop"}
+    assert idx.get_by_key("ns/a")["metadata"]["annotations"] == {"note": ["x", {"y": 1}]}
+
+
 def test_the_interner_is_bounded_and_starts_afresh_when_full():
     intern = Interner(limit=3)
     first = intern((("k", "1"),))
