@@ -23,8 +23,8 @@ A flush (:meth:`Checkpointer.flush`) takes a *cut* and writes it:
 3. then read each controller's pending work (queue, delay heap with due
    times, quarantine);
 4. append the changes, cursors and pending work to the journal (or, when
-   the journal has outgrown the base, write a new base from the
-   checkpointer's own copy of the cached state plus the changes).
+   the journal has outgrown the base, write a new base from the caches,
+   which now hold every change up to the cut and perhaps a few later ones).
 
 That order is the consistent cut: **for every event at or before a saved
 cursor, either its reconcile completed before the save or its key is in
@@ -42,10 +42,13 @@ restart without a checkpoint costs the full list a checkpoint exists to
 avoid. Correctness never depends on a checkpoint: controllers reconcile
 on regardless.
 
-The cost of a flush is what changed: the checkpointer keeps its own map
-of the state on disk (references to the cache's shared objects, never
-copies), updated from each cut, and serialises only a cut's changes,
-except when compacting into a new base.
+The cost of a flush is what changed: a journal flush serialises only a
+cut's changes. A new base (the first write, after a re-list, or when the
+journal has outgrown the base) is written from the caches themselves,
+read after the cut settled (so at or past its cursor): their entries are
+compact JSON already (:mod:`controller_manager.cache.entry`), written as
+they are, so a base costs no encoding and the checkpointer keeps no copy
+of the cached state.
 """
 
 from __future__ import annotations
@@ -58,7 +61,6 @@ from dataclasses import dataclass
 
 from controller_manager.cache.factory import InformerKey
 from controller_manager.cache.informer import SharedIndexInformer
-from controller_manager.cache.listwatch import Object
 from controller_manager.checkpoint.format import Record, encode_work
 from controller_manager.checkpoint.metrics import CheckpointMetrics
 from controller_manager.checkpoint.resume import informer_id, informer_meta
@@ -111,8 +113,7 @@ class Checkpointer:
         self._kick = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # The state on disk (after the last successful write) and what is not yet.
-        self._disk: dict[str, dict[str, Object]] = {}
+        # What the last successful write saved, and the changes not yet saved.
         self._cursors: dict[str, str] = {}
         self._pending: dict[str, Record] | None = None
         self._unflushed: dict[str, Changes] = {}
@@ -126,7 +127,6 @@ class Checkpointer:
         self.attempts = 0  # flushes tried (written, skipped as unchanged, or failed)
         self._resumed = loaded is not None
         if loaded is not None:
-            self._disk = {i: dict(objs) for i, objs in loaded.objects.items()}
             self._cursors = dict(loaded.cursors)
 
     # -- runnable ------------------------------------------------------------------
@@ -261,24 +261,24 @@ class Checkpointer:
         compact = store.journal_bytes > store.base_bytes * self._options.compact_ratio
         now = self._clock.time()
         if need_base or compact:
-            disk = {iid: dict(self._disk.get(iid, {})) for iid in informers}
-            for iid, ch in changes.items():
-                merge_into_state(disk.setdefault(iid, {}), ch)
+            # The cache as it is now: at or past every cut (it settled), so
+            # at or past every cursor. Its entries' bytes go to disk as they are.
+            objects = {
+                iid: {key: entry[0] for key, entry in informer.indexer.entries().items()}
+                for iid, (_, informer) in informers.items()
+            }
             size = store.write_base(
                 api_url=self._api_url,
                 informers={iid: informer_meta(k) for iid, (k, _) in informers.items()},
                 controllers=[c.name for c in controllers],
-                objects=disk,
+                objects=objects,
                 cursors=cursors,
                 pending=pending,
                 written_at=now,
             )
-            self._disk = disk
             kind = "base"
         else:
             size = store.append(changes=changes, cursors=cursors, pending=pending, written_at=now)
-            for iid, ch in changes.items():
-                merge_into_state(self._disk.setdefault(iid, {}), ch)
             kind = "journal"
         self._unflushed = {}
         self._cursors = cursors
@@ -302,12 +302,3 @@ class _NotSettled(Exception):
 def merge(into: Changes, changes: Changes) -> None:
     """Fold newer ``changes`` into ``into`` (the later state of a key wins)."""
     into.update(changes)
-
-
-def merge_into_state(state: dict[str, Object], changes: Changes) -> None:
-    """Apply ``changes`` to a key -> object map (None deletes)."""
-    for key, obj in changes.items():
-        if obj is None:
-            state.pop(key, None)
-        else:
-            state[key] = obj

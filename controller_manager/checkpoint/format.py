@@ -46,6 +46,8 @@ __all__ = [
     "decode_work",
     "encode",
     "encode_work",
+    "frame",
+    "objects_record",
 ]
 
 FORMAT = "controller-manager-checkpoint"
@@ -82,8 +84,26 @@ class BadCheckpoint(Exception):
 
 def encode(record: Record) -> bytes:
     """One record as its line (checksum, space, compact JSON, newline)."""
-    payload = json.dumps(record, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return frame(json.dumps(record, separators=(",", ":"), ensure_ascii=True).encode("ascii"))
+
+
+def frame(payload: bytes) -> bytes:
+    """The line of one record whose compact JSON is ``payload`` (one line of UTF-8)."""
     return b"%08x %s\n" % (zlib.crc32(payload), payload)
+
+
+def objects_record(informer: str, items: Iterable[tuple[str, bytes]]) -> bytes:
+    """The line of an ``objects`` record from cached entries' JSON bytes, spliced, not re-encoded.
+
+    The same record :func:`encode` would write for ``{"type": "objects",
+    "informer": informer, "items": {key: object}}`` (non-ASCII characters
+    left as UTF-8 rather than escaped; a reader decodes both alike).
+    Compact JSON holds no raw newline, so the line stays one line.
+    """
+    dumps = json.dumps
+    body = b",".join([dumps(key).encode() + b":" + data for key, data in items])
+    head = b'{"type":"objects","informer":%s,"items":{' % dumps(informer).encode()
+    return frame(head + body + b"}}")
 
 
 def decode_lines(data: bytes) -> tuple[list[Record], bool]:

@@ -44,6 +44,7 @@ from controller_manager.checkpoint.format import (
     chunked,
     decode_lines,
     encode,
+    objects_record,
 )
 
 __all__ = ["BASE", "JOURNAL", "CheckpointStore", "InformerMeta", "Snapshot"]
@@ -169,15 +170,18 @@ class CheckpointStore:
         api_url: str,
         informers: dict[str, InformerMeta],
         controllers: list[str],
-        objects: dict[str, dict[str, Object]],
+        objects: dict[str, dict[str, bytes]],
         cursors: dict[str, str],
         pending: dict[str, Record],
         written_at: float,
     ) -> int:
         """Replace the checkpoint with a new base and an empty journal; return bytes written.
 
-        Raise OSError when the directory cannot be written (the previous
-        checkpoint is then still whole).
+        ``objects`` maps each informer to its cached objects as compact JSON
+        bytes (the cache's own entries, :mod:`controller_manager.cache.entry`),
+        written as they are: a base costs no encoding. Raise OSError when
+        the directory cannot be written (the previous checkpoint is then
+        still whole).
         """
         self.close()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -199,7 +203,7 @@ class CheckpointStore:
             count += 1
             for informer_id, objs in objects.items():
                 for chunk in chunked(objs.items(), _CHUNK):
-                    yield encode({"type": "objects", "informer": informer_id, "items": dict(chunk)})
+                    yield objects_record(informer_id, chunk)
                     count += 1
             yield encode({"type": "state", "cursors": cursors, "pending": pending})
             count += 1

@@ -119,3 +119,31 @@ def test_a_flush_waits_for_handlers_to_take_the_cut_and_keeps_it_when_they_do_no
     release.set()
     assert r.checkpointer.flush()
     assert CheckpointStore(r.store.directory).load().objects["Product||"]["ns/p5"]["spec"]["n"] == 3
+
+
+def test_a_base_is_the_caches_own_bytes_with_no_encoding_and_no_copy_kept(rig) -> None:
+    """Issue 16: the cache holds compact JSON; a base writes it as it is."""
+    r = rig(n=50)
+    calls = {"dumps": 0, "loads": 0}
+    codec = r.informer.indexer.codec
+    inner_dumps, inner_loads = codec.dumps, codec.loads
+
+    def dumps(obj):
+        calls["dumps"] += 1
+        return inner_dumps(obj)
+
+    def loads(data):
+        calls["loads"] += 1
+        return inner_loads(data)
+
+    codec.dumps, codec.loads = dumps, loads  # type: ignore[method-assign]
+    try:
+        assert r.checkpointer.flush()  # the first flush of a process: a base
+    finally:
+        codec.dumps, codec.loads = inner_dumps, inner_loads  # type: ignore[method-assign]
+    assert calls == {"dumps": 0, "loads": 0}
+    entries = r.informer.indexer.entries()
+    text = r.store.base_path.read_bytes()
+    assert all(entry[0] in text for entry in entries.values())  # byte for byte
+    loaded = CheckpointStore(r.store.directory).load()
+    assert loaded.objects["Product||"] == r.informer.indexer.items()

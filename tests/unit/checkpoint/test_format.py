@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from controller_manager.checkpoint.format import BadCheckpoint, Discard, decode_lines, encode
+from controller_manager.checkpoint.format import (
+    BadCheckpoint,
+    Discard,
+    decode_lines,
+    encode,
+    objects_record,
+)
 
 
 def test_records_round_trip() -> None:
@@ -41,3 +49,22 @@ def test_lines_without_a_valid_frame_are_corrupt(line: bytes) -> None:
     with pytest.raises(BadCheckpoint) as err:
         decode_lines(line + encode({"type": "b"}))
     assert err.value.reason is Discard.CORRUPT
+
+
+def test_an_objects_record_from_json_bytes_reads_as_the_objects_it_splices() -> None:
+    """Bases splice the cache's JSON bytes: the same record encode() writes, UTF-8 kept."""
+    objs = {
+        "ns/a": {"metadata": {"name": "a"}, "spec": {"title": 'caf\u00e9 \u2028 "q" \\n'}},
+        'ns/"b"': {"metadata": {"name": "b"}, "spec": {}},
+    }
+    items = [
+        (k, json.dumps(o, ensure_ascii=False, separators=(",", ":")).encode())
+        for k, o in objs.items()
+    ]
+    line = objects_record("Product|ns|", items)
+    assert line.count(b"\n") == 1 and line.endswith(b"\n")
+    records, torn = decode_lines(line)
+    assert not torn
+    assert records == [{"type": "objects", "informer": "Product|ns|", "items": objs}]
+    ascii_items = [(k, json.dumps(o, separators=(",", ":")).encode()) for k, o in objs.items()]
+    assert objects_record("Product|ns|", ascii_items) == encode(records[0])

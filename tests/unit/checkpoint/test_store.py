@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,12 @@ def obj(name: str, rv: str) -> dict:
 
 
 def write_base(store: CheckpointStore, objects: dict, cursor: str = "1") -> int:
+    """Write a base of ``objects`` (key -> object), given as the cache gives them: JSON bytes."""
     return store.write_base(
         api_url="http://api",
         informers=META,
         controllers=["products"],
-        objects={"Product||": objects},
+        objects={"Product||": {k: json.dumps(o).encode() for k, o in objects.items()}},
         cursors={"Product||": cursor},
         pending={"products": {"queued": ["ns/a"]}},
         written_at=100.0,
