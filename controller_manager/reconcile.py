@@ -113,7 +113,11 @@ class TerminalError(Exception):
 
 
 class Lister(Protocol):
-    """Read-only view of one informer's cache. Objects are shared: never mutate them."""
+    """Read-only view of one informer's cache.
+
+    Every object returned is a private copy, decoded afresh from the cache's
+    bytes: the caller may mutate it, and the cache never sees the change.
+    """
 
     def get(self, namespace: str | None, name: str) -> Object | None: ...
 
@@ -171,7 +175,7 @@ class Context:
         self._lister = lister
 
     def get(self) -> Object | None:
-        """Return the cached primary object, or None when it is gone (not an error)."""
+        """Return the cached primary object (a private copy), or None when it is gone."""
         return self._get()
 
     def lister(self, kind: str) -> Lister:
