@@ -1,4 +1,4 @@
-"""A reconciler owns what it reads: mutating ``ctx.get()`` or a lister's result never reaches the cache.
+"""A reconciler owns what it reads: mutating ctx.get() or lister results leaves the cache alone.
 
 Issue 16: the cache keeps bytes and every read decodes a private copy, so
 the README's old warning ("never mutate cached objects") is gone.
