@@ -459,6 +459,14 @@ def main() -> int:
         "ingest_ratio_with_checkpoint": ">= 0.90",
         "flush_p99_ms": "<= 50",
     }
+    result["met"] = (
+        result["resume_ratio"] <= 0.10
+        and result["resume_lists"] == 0
+        and result["resume_reconciles"] == 0
+        and result["changed_reconciles"] == CHANGED
+        and result["ingest_ratio_with_checkpoint"] >= 0.90
+        and result["flush_p99_ms"] <= 50
+    )
     print(json.dumps(result, indent=2))
     return 0
 

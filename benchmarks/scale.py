@@ -27,8 +27,8 @@ Then, with every object cached:
 * ``ingest_events_per_s`` -- from the watch opening to the handler's last
   add (reported; ``benchmarks/ingest.py`` holds the ingest target).
 
-Run as ``python -m controller_manager`` runs: start-up's heap frozen
-(``freeze_startup_heap``) before the informer starts. Prints one JSON
+Run as ``python -m controller_manager`` runs: the collector tuned
+(``tune_garbage_collector``) before the informer starts. Prints one JSON
 object; ``CONTROLLER_MANAGER_JSON=stdlib`` measures the stdlib codec.
 """
 
@@ -53,7 +53,7 @@ from controller_manager.cache.informer import SharedIndexInformer
 from controller_manager.cache.listwatch import ListResult
 from controller_manager.client import Client
 from controller_manager.client.watch import MemoryWatch
-from controller_manager.manager.signals import freeze_startup_heap
+from controller_manager.manager.signals import tune_garbage_collector
 
 TEMPLATES = 1_000
 NAMESPACES = 1_000
@@ -189,7 +189,7 @@ def main() -> int:
     t0 = time.perf_counter()
     block, prefix, json_bytes = record()
     record_s = time.perf_counter() - t0
-    freeze_startup_heap()
+    tune_garbage_collector()
     rss_before = rss_bytes()
     lw = _Replay(block, prefix)
     informer = SharedIndexInformer(lw, name="bench-scale")
