@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from controller_manager.cache.fifo import ReplaceStats
@@ -51,7 +51,9 @@ class InformerFactory:
     is called with the informer's key and gives a second one (checkpoints
     follow each informer's lists and first events). An informer requested after
     :meth:`start` is started at once, so late controllers need no extra
-    call. ``resync_period`` and ``transform`` of the first request win:
+    call. ``transforms`` maps a kind to the transform every informer of
+    that kind gets unless a request names its own. ``resync_period`` and
+    ``transform`` of the first request win:
     asking again with a different transform raises ``ValueError`` (a shared
     cache can hold only one shape of object).
     """
@@ -64,8 +66,10 @@ class InformerFactory:
         clock: Clock = REAL_CLOCK,
         observer_factory: Callable[[str], ReflectorObserver] | None = None,
         key_observer_factory: Callable[[InformerKey], ReflectorObserver] | None = None,
+        transforms: Mapping[str, Transform] | None = None,
     ) -> None:
         self._lw_factory = lister_watcher_factory
+        self._kind_transforms = dict(transforms or {})
         self._default_resync = default_resync
         self._clock = clock
         self._observer_factory = observer_factory
@@ -84,7 +88,13 @@ class InformerFactory:
         resync_period: float | None = None,
         transform: Transform | None = None,
     ) -> SharedIndexInformer:
-        """Return the informer for (kind, namespace, selector), creating it once."""
+        """Return the informer for (kind, namespace, selector), creating it once.
+
+        Without ``transform``, the kind's transform given to the factory (the
+        config's ``caches``) applies, if any.
+        """
+        if transform is None:
+            transform = self._kind_transforms.get(kind)
         key = InformerKey(kind, namespace or None, selector_key(selector))
         with self._lock:
             informer = self._informers.get(key)

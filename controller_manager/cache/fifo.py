@@ -380,15 +380,7 @@ class RealFIFO:
     # -- internals ----------------------------------------------------------
 
     def _apply_transform(self, obj: Object) -> Object:
-        if self._transform is None:
-            return obj
-        try:
-            return self._transform(obj)
-        except Exception:
-            # Caching the untransformed object costs memory; dropping it would
-            # lose data. Log loudly and keep the object.
-            log.exception("transform failed; caching the object untransformed")
-            return obj
+        return obj if self._transform is None else apply_transform(self._transform, obj)
 
     def _append(self, kind: str, obj: Object) -> None:
         if self._transform is not None:
@@ -483,6 +475,26 @@ class RealFIFO:
             elif kind != SYNC:  # a Sync delta's entry is already the cached one
                 state[key] = obj  # type: ignore[assignment]
         return state
+
+
+def apply_transform(transform: Transform, obj: Object) -> Object:
+    """``transform(obj)``, or ``obj`` itself when the transform raises or returns no object.
+
+    Caching the untransformed object costs memory; dropping it would lose
+    data. So a failing transform is logged loudly and the object kept.
+    """
+    try:
+        out = transform(obj)
+    except Exception:
+        log.exception("transform failed; caching the object untransformed")
+        return obj
+    if out.__class__ is not dict:
+        log.error(
+            "transform returned %s, not an object; caching the object untransformed",
+            type(out).__name__,
+        )
+        return obj
+    return out
 
 
 def _version(state: Object | Entry) -> str | None:

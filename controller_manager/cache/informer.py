@@ -56,6 +56,7 @@ from controller_manager.cache.fifo import (
     FIFOClosedError,
     QueuedDelta,
     RealFIFO,
+    apply_transform,
 )
 from controller_manager.cache.listwatch import ListerWatcher, Object
 from controller_manager.cache.processor import (
@@ -233,7 +234,7 @@ class SharedIndexInformer:
             if self._started or self._stopped:
                 raise RuntimeError("start_from must be called before start")
             transform = self._transform
-            objs = [_transformed(transform, o) for o in items] if transform else list(items)
+            objs = [apply_transform(transform, o) for o in items] if transform else list(items)
             self._indexer.replace(objs)
             if not list_first:
                 self._reflector.start_from(resource_version)
@@ -488,11 +489,3 @@ def _replay_since(
 def _same_version(old: Entry, new: Object) -> bool:
     old_rv = old[1][2]
     return bool(old_rv) and old_rv == new.get("metadata", {}).get("resourceVersion")
-
-
-def _transformed(transform: Transform, obj: Object) -> Object:
-    try:
-        return transform(obj)
-    except Exception:
-        log.exception("transform failed; caching the object untransformed")
-        return obj

@@ -95,6 +95,8 @@ def check_config(config: Config, errors: ErrorCollector) -> None:
             errors.add(f"controllers[{i}].name", f"duplicate of controllers[{seen[ctl.name]}]")
         seen.setdefault(ctl.name, i)
 
+    _check_caches(config, errors)
+
     for key, section in (("metrics", config.metrics), ("health", config.health)):
         try:
             parse_bind_address(section.bind_address)
@@ -223,6 +225,30 @@ def _check_controller(ctl: ControllerConfig, key: str, errors: ErrorCollector) -
             errors.add(f"{wkey}.map", f"expected 'pkg.module:func', got {watch.map!r}")
 
 
+def _check_caches(config: Config, errors: ErrorCollector) -> None:
+    """``caches``: one entry per kind, a kind some controller caches, a well-formed transform."""
+    used = {c.kind for c in config.controllers} | {
+        w.kind for c in config.controllers for w in c.watches
+    }
+    seen: dict[str, int] = {}
+    for i, cache in enumerate(config.caches):
+        key = f"caches[{i}]"
+        if not cache.kind:
+            errors.add(f"{key}.kind", "missing: the kind whose cache this configures")
+        elif cache.kind in seen:
+            errors.add(f"{key}.kind", f"duplicate of caches[{seen[cache.kind]}]")
+        elif used and cache.kind not in used:
+            errors.add(
+                f"{key}.kind",
+                f"no controller reconciles or watches {cache.kind!r}: nothing would be cached",
+            )
+        seen.setdefault(cache.kind, i)
+        if cache.transform is None:
+            errors.add(f"{key}.transform", "missing: an import path like 'pkg.module:func'")
+        elif not _IMPORT_PATH.match(cache.transform):
+            errors.add(f"{key}.transform", f"expected 'pkg.module:func', got {cache.transform!r}")
+
+
 _SELECTOR_OPERATORS = ("IN", "NOT_IN", "EXISTS", "DOES_NOT_EXIST")
 _EXPRESSION_KEYS = ("key", "operator", "values")
 
@@ -323,7 +349,7 @@ def _construction_problem(obj: Any) -> str | None:
 
 
 def resolve_imports(config: Config, skip: Iterable[str] = ()) -> dict[str, Any]:
-    """Import every reconciler and map function; return them by import path.
+    """Import every reconciler, map function and cache transform; return them by import path.
 
     First puts :func:`import_path_dirs` on ``sys.path``. Paths in ``skip``
     are left alone (the caller supplies those objects). Raise
@@ -334,29 +360,38 @@ def resolve_imports(config: Config, skip: Iterable[str] = ()) -> dict[str, Any]:
     skipped = set(skip)
     errors = ErrorCollector(config.path)
     found: dict[str, Any] = {}
+    targets: list[tuple[str, str]] = []
     for i, ctl in enumerate(config.controllers):
-        targets: list[tuple[str, str]] = [(f"controllers[{i}].reconciler", ctl.reconciler)]
+        targets.append((f"controllers[{i}].reconciler", ctl.reconciler))
         targets += [
             (f"controllers[{i}].watches[{j}].map", w.map)
             for j, w in enumerate(ctl.watches)
             if w.map is not None
         ]
-        for key, spec in targets:
-            if spec in skipped:
-                continue
-            try:
-                obj = import_object(spec)
-            except ValueError as exc:
-                errors.add(key, str(exc))
-                continue
-            if not callable(obj) and not callable(getattr(obj, "reconcile", None)):
-                errors.add(key, f"{spec!r} is neither callable nor has a reconcile() method")
-                continue
-            problem = _construction_problem(obj) if key.endswith(".reconciler") else None
-            if problem is not None:
-                errors.add(key, problem)
-                continue
-            found[spec] = obj
+    targets += [
+        (f"caches[{i}].transform", c.transform)
+        for i, c in enumerate(config.caches)
+        if c.transform is not None
+    ]
+    for key, spec in targets:
+        if spec in skipped:
+            continue
+        try:
+            obj = import_object(spec)
+        except ValueError as exc:
+            errors.add(key, str(exc))
+            continue
+        if key.endswith(".transform") and not callable(obj):
+            errors.add(key, f"{spec!r} is not callable")
+            continue
+        if not callable(obj) and not callable(getattr(obj, "reconcile", None)):
+            errors.add(key, f"{spec!r} is neither callable nor has a reconcile() method")
+            continue
+        problem = _construction_problem(obj) if key.endswith(".reconciler") else None
+        if problem is not None:
+            errors.add(key, problem)
+            continue
+        found[spec] = obj
     errors.raise_if_any()
     return found
 

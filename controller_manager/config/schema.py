@@ -119,6 +119,14 @@ class ControllerConfig:
 
 
 @dataclass
+class CacheConfig:
+    """How one kind's informers cache it: ``transform`` runs on every object before it is kept."""
+
+    kind: str = ""
+    transform: str | None = None
+
+
+@dataclass
 class MetricsConfig:
     """The Prometheus endpoint; ``bind_address: "0"`` disables it."""
 
@@ -207,6 +215,7 @@ class Config:
 
     api: ApiConfig = field(default_factory=ApiConfig)
     controllers: list[ControllerConfig] = field(default_factory=list)
+    caches: list[CacheConfig] = field(default_factory=list)
     # Directories put first on Python's import path before reconcilers and
     # map functions are imported; None means the config file's own directory.
     python_path: list[Path] | None = field(default=None, metadata=PATH)

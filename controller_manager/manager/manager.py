@@ -75,6 +75,7 @@ from controller_manager.manager.metrics import RuntimeMetrics
 from controller_manager.manager.runnables import ErrorChannel, Group, Runnable, RunnableGroups
 from controller_manager.manager.unreachable import APIUnreachable
 from controller_manager.manager.wiring import (
+    cache_transforms,
     client_pool_size,
     controller_options,
 )
@@ -290,6 +291,7 @@ class Manager:
             clock=self.clock,
             observer_factory=self.runtime_metrics.observer,
             key_observer_factory=self.checkpoints.observer if self.checkpoints else None,
+            transforms=cache_transforms(self.config, objects),
         )
         if self.config.leader_election.enabled:
             self.election = Election(self)

@@ -8,6 +8,7 @@ signals) so the sizing rules can be read and tested on their own:
   one per distinct (kind, namespace, selector).
 * :func:`client_pool_size`: the HTTP connections the shared client needs
   so no worker or watch waits for one.
+* :func:`cache_transforms`: the ``caches`` section's transform per kind.
 * :func:`controller_options` and :func:`client_cert`: config sections
   translated into :class:`~controller_manager.controller.ControllerOptions`
   and requests' ``cert`` argument.
@@ -15,13 +16,25 @@ signals) so the sizing rules can be read and tested on their own:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from controller_manager.cache.factory import InformerKey, selector_key
+from controller_manager.cache.informer import Transform
 from controller_manager.config import ApiConfig, Config, ControllerConfig
 from controller_manager.controller import ControllerOptions, WatchSpec
 
-__all__ = ["client_cert", "client_pool_size", "controller_options", "informer_keys"]
+__all__ = [
+    "cache_transforms",
+    "client_cert",
+    "client_pool_size",
+    "controller_options",
+    "informer_keys",
+]
+
+
+def cache_transforms(config: Config, objects: dict[str, object]) -> dict[str, Transform]:
+    """Each ``caches`` kind's transform, from the imported ``objects`` (checked callable)."""
+    return {c.kind: cast(Transform, objects[c.transform]) for c in config.caches if c.transform}
 
 
 def informer_keys(config: Config) -> set[InformerKey]:

@@ -295,3 +295,40 @@ spec: {title: Owned}
     assert scripted.count("acme", present=True) == scripted.count("acme")  # found, not "gone"
     (controller,) = manager.controllers
     assert controller.options.watches[0].owner_cluster_scoped
+
+
+def _strip_title(obj: dict) -> dict:
+    obj.get("spec", {}).pop("title", None)
+    obj.setdefault("metadata", {}).setdefault("annotations", {})["test/stripped"] = "yes"
+    return obj
+
+
+def test_a_caches_transform_shapes_what_every_informer_of_its_kind_keeps(
+    start_manager, scripted, h
+) -> None:
+    """``caches: [{kind, transform}]`` strips fields before they are cached (issue 16)."""
+    seen: list[dict] = []
+
+    class Recording:
+        def reconcile(self, request, ctx):
+            obj = ctx.get()
+            if obj is not None:
+                seen.append(obj)
+
+    manager = start_manager(
+        """
+  - name: products
+    kind: Product
+    reconciler: "tests:recording"
+""",
+        extra='caches:\n  - {kind: Product, transform: "tests:strip_title"}\n',
+        reconcilers={"tests:recording": Recording(), "tests:strip_title": _strip_title},
+    )
+    h.wait_for(lambda: any(o["metadata"]["name"] == "x1" for o in seen), what="x1 reconciled")
+    cached = [o for o in seen if o["metadata"]["name"] == "x1"][0]
+    assert "title" not in cached["spec"]
+    assert cached["metadata"]["annotations"]["test/stripped"] == "yes"
+    informer = manager.factory.informers()[InformerKey("Product", None, None)]
+    assert (
+        "title" not in informer.indexer.get_by_key(f"{cached['metadata']['namespace']}/x1")["spec"]
+    )

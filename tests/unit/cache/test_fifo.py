@@ -197,3 +197,13 @@ def test_failing_transform_keeps_the_object(make_obj):
     a = make_obj("a")
     fifo.add(a)
     assert drain(fifo)[0][2] is a
+
+
+def test_a_transform_that_returns_no_object_keeps_the_object(make_obj, caplog):
+    """The cache keeps objects as JSON: anything but a dict would be lost, so it is refused."""
+    indexer = Indexer()
+    fifo = RealFIFO(indexer, transform=lambda obj: None)
+    a = make_obj("a")
+    fifo.add(a)
+    assert drain(fifo)[0][2] is a
+    assert "transform returned NoneType, not an object" in caplog.text
