@@ -263,7 +263,13 @@ class ChaosRun:
         assert self.api is not None
         t0 = time.monotonic()
         self.marks["chaos_start"] = t0
-        api_lane = ApiInjector(self.api, self.schedule[Lane.API], self.ledger, t0)
+        api_lane = ApiInjector(
+            self.api,
+            self.schedule[Lane.API],
+            self.ledger,
+            t0,
+            effect_timeout=self.s.effect_timeout,
+        )
         process_lane = self._process_injector(self.schedule[Lane.PROCESS], t0)
         writer = self._spawn(self._write_git, "chaos-git-writer")
         api_lane.thread.start()
