@@ -6,7 +6,8 @@ read back from the API, so the figures say how many conflicts and
 failures clients really met, not how many were asked: a burst of forced
 conflicts is added to what is still unspent (the API takes a new count
 for the whole rule); a storm replaces the previous one, whose unspent
-failures are counted first.
+failures are counted first, and its ending entry switches it off (its
+unspent failures counted) unless a newer storm replaced it.
 Malformed frames poison the next revisions of one kind: every status
 write and Git change of that kind in the window reaches the watches as a
 broken frame. An API restart inside the window (a new incarnation, so new
@@ -79,6 +80,7 @@ class ApiInjector:
         self.thread = threading.Thread(target=self._run, name="chaos-api-faults")
         self._latency_token: object = None
         self._storm: FaultType | None = None  # the storm whose failures may be unspent
+        self._storm_params: dict[str, Any] | None = None  # its params (identity)
         self._storm_armed = 0
         self._storm_since = 0.0  # monotonic
         self._poison: dict[str, Any] | None = None  # the open window's params
@@ -136,6 +138,8 @@ class ApiInjector:
         if fault is None:
             return self._storm_pending(now) or self._poison_pending(now)
         if fault.type in STORMS:
+            if fault.ending and fault.params is not self._storm_params:
+                return False  # a storm a newer one replaced: nothing left to end
             return self._storm_pending(now)
         if fault.type is FaultType.MALFORMED_FRAMES:
             if fault.ending and fault.params is not self._poison:
@@ -171,7 +175,7 @@ class ApiInjector:
             self.ledger.add(f"{self._storm.value}_requests_unspent", unspent)
             if unspent < self._storm_armed:
                 self._met.add(self._storm)
-            self._storm = None
+            self._storm = self._storm_params = None
 
     def clear(self) -> None:
         """Switch every lasting fault off; count what was armed and never spent."""
@@ -217,11 +221,18 @@ class ApiInjector:
             self.ledger.ended(time.monotonic())
             return  # counted in conflicts spent at the end (armed - unspent)
         elif t in STORMS:
+            if fault.ending:
+                if self._storm_params is p:  # no newer storm since
+                    self._settle_storm()
+                    self._post(fail_next_requests=0)
+                self.ledger.ended(time.monotonic())
+                return
             self._settle_storm()
             self._post(
                 fail_next_requests=p["count"], status=p["status"], match=p["match"], retry_after=1
             )
-            self._storm, self._storm_armed, self._storm_since = t, p["count"], time.monotonic()
+            self._storm, self._storm_params = t, p
+            self._storm_armed, self._storm_since = p["count"], time.monotonic()
             self.ledger.add(f"{t.value}_requests_armed", p["count"])
         elif t is FaultType.LATENCY_SPIKE:
             if fault.ending:

@@ -68,7 +68,9 @@ class ChaosRun:
         self.failures: list[str] = []
         self.generations = Generations()
         self.catalog = Catalog(workdir / "repo", random.Random(settings.seed + 1))
-        self.schedule = build_schedule(settings.seed, settings.scale, settings.injection_window)
+        self.schedule = build_schedule(
+            settings.seed, settings.scale, settings.injection_window, settings.storm_duration
+        )
         self.tokens = {i: f"chaos-{i}-{random.Random().getrandbits(64):x}" for i in IDENTITIES}
         self.api: EmbeddedAPIServer | None = None
         self.fleet: Fleet | None = None

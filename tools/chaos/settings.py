@@ -48,6 +48,8 @@ class Settings:
       this long.
     - ``wait_timeout``: the bound on every other wait (a leader, a warm
       standby, a takeover, an exit).
+    - ``storm_duration``: how long one 503 / 429 / 500 storm lasts at
+      most (it also ends once ``count`` requests failed; :mod:`.schedule`).
     - ``effect_timeout``: how long a lasting API fault (a storm, a
       malformed-frame window) is held past its schedule until a client
       meets it, before the run goes on and reports it without effect
@@ -73,6 +75,7 @@ class Settings:
     converge_timeout: float = 240.0
     quiet_window: float = 10.0
     wait_timeout: float = 90.0
+    storm_duration: float = 10.0
     effect_timeout: float = 30.0
     max_rss_mb: float = 400.0
     thread_slack: int = 8
@@ -100,6 +103,7 @@ class Settings:
             "convergence_bound",
             "converge_timeout",
             "effect_timeout",
+            "storm_duration",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"CHAOS_{name.upper()} must be > 0")

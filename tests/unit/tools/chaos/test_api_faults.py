@@ -75,7 +75,12 @@ class FakeFaultsApi:
 
 def storm(at: float, status: int, count: int = 5) -> Fault:
     kind = {503: FaultType.STORM_503, 429: FaultType.STORM_429, 500: FaultType.STORM_500}[status]
-    return Fault(at, kind, {"status": status, "count": count, "match": {"kind": "Product"}})
+    params = {"status": status, "count": count, "match": {"kind": "Product"}, "duration": 10.0}
+    return Fault(at, kind, params)
+
+
+def ending(start: Fault) -> Fault:
+    return Fault(start.at + start.params["duration"], start.type, start.params, ending=True)
 
 
 def window(at: float, duration: float = 1.0) -> tuple[Fault, Fault]:
@@ -177,3 +182,30 @@ def test_the_lane_injects_the_held_storm_once_the_first_was_met() -> None:
     assert figures["storm_500_requests_unspent"] == 4  # one met: it took effect
     assert figures["storm_429_requests_unspent"] == 7  # the lane's end is bounded too
     assert api.bodies[-1]["fail_next_requests"] == 0  # cleared at the end
+
+
+def test_a_storm_ends_on_its_ending_and_counts_what_no_request_met() -> None:
+    api = FakeFaultsApi()
+    first = storm(0.0, 503, count=6)
+    injector = lane(api, [])
+    injector._inject(first)
+    assert injector.held(ending(first))  # nothing met it yet, and no 503 storm took effect
+    api.failures -= 2  # two requests met it
+    assert not injector.held(ending(first))
+    injector._inject(ending(first))
+    assert api.bodies[-1] == {"fail_next_requests": 0}
+    assert injector.ledger.figures["storm_503_requests_unspent"] == 4
+    assert not injector.held(None)  # nothing left to hold at the end
+
+
+def test_the_ending_of_a_storm_a_newer_one_replaced_does_nothing() -> None:
+    api = FakeFaultsApi()
+    first, second = storm(0.0, 500), storm(1.0, 429, count=9)
+    injector = lane(api, [])
+    injector._inject(first)
+    api.failures -= 1
+    injector._inject(second)
+    posted = len(api.bodies)
+    assert not injector.held(ending(first))
+    injector._inject(ending(first))
+    assert len(api.bodies) == posted and api.failures == 9  # the newer storm stays armed
