@@ -14,21 +14,45 @@ Every mapping here
 * drops requests for another kind (with a warning: a map function bug),
 * never raises: a failing map function is logged and yields nothing, so
   it cannot kill the informer's handler thread.
+
+A map function comes in two forms (:class:`~controller_manager.mapform.MapForm`),
+told apart once, by its signature, when its :class:`WatchSpec` is built
+(:func:`~controller_manager.mapform.map_form` has the rule): ``map(obj)``, or
+``map(obj, listers)`` where ``listers`` (a
+:class:`~controller_manager.reconcile.Listers`) reads the controller's
+informer caches by kind, as ``ctx.lister(kind)`` does in a reconciler.
+This is controller-runtime's ``EnqueueRequestsFromMapFunc`` with the
+manager's cache: a mapping that needs other objects (a category's
+descendants, the products naming a category) reads them from the cache
+it is given, on every event, including the events a standby or a resumed
+replica receives before it has reconciled anything. A map function must
+never keep a cache of its own in global state. A signature that fits
+neither form (a third required parameter, a required keyword-only one,
+none at all) is a TypeError when the WatchSpec is built, and a
+configuration error at start-up and under ``--check-config``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import cast
 
 from controller_manager.cache.listwatch import Object
 from controller_manager.cache.store import DeletedFinalStateUnknown
+from controller_manager.mapform import MapForm, map_form
 from controller_manager.predicates import Predicate, predicate_for
-from controller_manager.reconcile import Request
+from controller_manager.reconcile import Listers, Request
 
-MapFunc = Callable[[Object], Iterable[Request]]
-"""Map an object of a watched kind to requests for the primary kind."""
+ObjectMapFunc = Callable[[Object], Iterable[Request]]
+"""``map(obj)``: map an object of a watched kind to requests for the primary kind."""
+
+CacheMapFunc = Callable[[Object, Listers], Iterable[Request]]
+"""``map(obj, listers)``: the same, reading other objects through ``listers.lister(kind)``."""
+
+MapFunc = ObjectMapFunc | CacheMapFunc
+"""Either form; :func:`map_form` tells them apart."""
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +62,17 @@ class WatchSpec:
     """A secondary watch: events of ``kind`` enqueue primary keys.
 
     ``map_func`` maps an object to requests (an iterable of
-    :class:`Request` of the primary kind); ``owner=True`` adds the built-in
+    :class:`Request` of the primary kind), called as ``map_func(obj)`` or,
+    when it takes a second positional parameter, ``map_func(obj, listers)``
+    (module doc; ``map_form`` holds which); ``owner=True`` adds the built-in
     mapping through ``metadata.ownerReferences`` (owners of the primary
     kind, same namespace). At least one of the two is required.
     ``predicate`` (``"default"``, ``"any"`` or a Predicate) filters this
     watch's events; None means the controller's own predicate.
     ``owner_cluster_scoped`` says the primary kind has no namespace, so an
     owner reference names a cluster-scoped owner (the manager sets it from
-    the API's kind list).
+    the API's kind list). Raise ValueError without a mapping and TypeError
+    for a map function of neither form (:func:`map_form`).
     """
 
     kind: str
@@ -53,10 +80,13 @@ class WatchSpec:
     owner: bool = False
     predicate: str | Predicate | None = None
     owner_cluster_scoped: bool = False
+    map_form: MapForm | None = field(init=False, default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.map_func is None and not self.owner:
             raise ValueError(f"watch of {self.kind!r} needs map_func, owner=True, or both")
+        if self.map_func is not None:
+            object.__setattr__(self, "map_form", map_form(self.map_func))
 
 
 def unwrap(obj: Object | DeletedFinalStateUnknown | None) -> Object | None:
@@ -101,6 +131,11 @@ class EventMapper:
     ``enqueue(request, obj, deleted)`` receives each request with the
     event's object when the event was about that very primary object
     (None for mapped secondaries) and whether it was a delete.
+
+    ``listers`` is handed to a ``map(obj, listers)`` function on every
+    call (the controller passes its cache lookup); a watch whose map
+    function needs it and no ``listers`` is a ValueError here, at
+    construction, not a failure at every event.
     """
 
     def __init__(
@@ -111,6 +146,7 @@ class EventMapper:
         predicate: Predicate,
         enqueue: Callable[[Request, Object | None, bool], None],
         watch: WatchSpec | None = None,
+        listers: Listers | None = None,
         logger: logging.Logger | logging.LoggerAdapter | None = None,
     ) -> None:
         self.primary_kind = primary_kind
@@ -119,6 +155,11 @@ class EventMapper:
         own = watch.predicate if watch is not None else None
         self.predicate = predicate_for(own) if own is not None else predicate
         self.watch = watch
+        if watch is not None and watch.map_form is MapForm.OBJECT_AND_LISTERS and listers is None:
+            raise ValueError(
+                f"the map function of the {watch.kind!r} watch takes listers; none were given"
+            )
+        self._listers = listers
         self._enqueue = enqueue
         self._log = logger or log
 
@@ -161,7 +202,7 @@ class EventMapper:
             )
         if self.watch.map_func is not None:
             try:
-                found.extend(self.watch.map_func(obj))
+                found.extend(self._map(self.watch.map_func, obj))
             except Exception:
                 self._log.exception(
                     "map function failed watch_kind=%s primary_kind=%s",
@@ -182,6 +223,13 @@ class EventMapper:
             if request not in out:
                 out.append(request)
         return out
+
+    def _map(self, func: MapFunc, obj: Object) -> Iterable[Request]:
+        assert self.watch is not None  # only secondary watches have map functions
+        if self.watch.map_form is MapForm.OBJECT_AND_LISTERS:
+            assert self._listers is not None  # checked by the constructor
+            return cast(CacheMapFunc, func)(obj, self._listers)
+        return cast(ObjectMapFunc, func)(obj)
 
     def _emit(self, objs: list[Object], *, deleted: bool) -> None:
         if self.watch is None:

@@ -126,6 +126,29 @@ class Lister(Protocol):
     def by_index(self, index_name: str, value: str) -> builtins.list[Object]: ...
 
 
+class Listers(Protocol):
+    """Read access to the informer caches by kind: what a map function may receive.
+
+    :class:`Context` is one (``ctx.lister``); the controller hands a map
+    function another (see :mod:`controller_manager.handlers`), as
+    controller-runtime's map functions read through the manager's cache.
+    """
+
+    def lister(self, kind: str) -> Lister:
+        """Return the cache of ``kind``; raise KeyError when no informer serves it."""
+        ...
+
+
+class ListerLookup:
+    """A :class:`Listers` over a lookup function (the controller's ``kind -> Lister``)."""
+
+    def __init__(self, lookup: Callable[[str], Lister]) -> None:
+        self._lookup = lookup
+
+    def lister(self, kind: str) -> Lister:
+        return self._lookup(kind)
+
+
 class IndexerLister:
     """A :class:`Lister` over a cache ``Indexer`` (get_by_key / list / by_index)."""
 

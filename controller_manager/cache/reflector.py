@@ -32,7 +32,16 @@ One named thread per reflector runs this loop until stopped:
      not hammered.
 
 Back-off follows :mod:`.backoff` (800 ms doubling to 30 s, jitter, reset
-after two quiet minutes). All time comes from the injected clock.
+after two quiet minutes) and counts one outage: a watch that worked
+(delivered an event, a bookmark included, or stayed open for
+:data:`MIN_WATCH_DURATION`) ends the streak, so the next failure -- a
+stream that drops after an hour -- waits the initial 0.8-1.6 s, not the
+30-60 s an earlier outage had grown the pause to. Without that a replica
+that meets a failure more often than every two minutes keeps its caches
+blind for up to a minute after every dropped stream (the chaos soak lost
+work that way). A watch that ends at once with no event is no such proof
+(see above), so a server that accepts and closes is still backed off from.
+All time comes from the injected clock.
 """
 
 from __future__ import annotations
@@ -63,7 +72,8 @@ from controller_manager.clock import REAL_CLOCK, Clock
 log = logging.getLogger(__name__)
 
 MIN_WATCH_DURATION = 1.0
-"""A watch that ends sooner than this with no event counts as a failure."""
+"""A watch that ends sooner than this with no event counts as a failure; one
+that lasts this long, or delivers an event, resets the back-off."""
 
 # Reasons passed to ReflectorObserver.
 REASON_INITIAL = "initial"
@@ -354,6 +364,8 @@ class Reflector:
             with self._lock:
                 self._watch = None
             _close_quietly(watch)
+            if events or self._clock.monotonic() - started >= MIN_WATCH_DURATION:
+                self._backoff.reset()  # it worked: the next failure starts a new outage
         if self._stop.is_set():
             return "stopped", events
         if events == 0 and self._clock.monotonic() - started < MIN_WATCH_DURATION:

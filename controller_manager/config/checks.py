@@ -29,6 +29,7 @@ from controller_manager.config.schema import (
     ControllerConfig,
 )
 from controller_manager.config.sources import check_sources
+from controller_manager.mapform import map_form
 
 __all__ = [
     "check_config",
@@ -348,13 +349,23 @@ def _construction_problem(obj: Any) -> str | None:
     return None
 
 
+def _map_signature_problem(obj: Any) -> str | None:
+    """Why the runtime could not call ``obj`` as a map function, or None (``mapform``)."""
+    try:
+        map_form(obj)
+    except TypeError as exc:
+        return str(exc)
+    return None
+
+
 def resolve_imports(config: Config, skip: Iterable[str] = ()) -> dict[str, Any]:
     """Import every reconciler, map function and cache transform; return them by import path.
 
     First puts :func:`import_path_dirs` on ``sys.path``. Paths in ``skip``
     are left alone (the caller supplies those objects). Raise
     :class:`ConfigError` (all problems at once) when one is missing, not
-    callable, or a reconciler class that needs constructor arguments.
+    callable, a reconciler class that needs constructor arguments, or a map
+    function whose signature is neither ``map(obj)`` nor ``map(obj, listers)``.
     """
     _extend_sys_path(import_path_dirs(config))
     skipped = set(skip)
@@ -387,7 +398,12 @@ def resolve_imports(config: Config, skip: Iterable[str] = ()) -> dict[str, Any]:
         if not callable(obj) and not callable(getattr(obj, "reconcile", None)):
             errors.add(key, f"{spec!r} is neither callable nor has a reconcile() method")
             continue
-        problem = _construction_problem(obj) if key.endswith(".reconciler") else None
+        if key.endswith(".reconciler"):
+            problem = _construction_problem(obj)
+        elif key.endswith(".map"):
+            problem = _map_signature_problem(obj)
+        else:
+            problem = None
         if problem is not None:
             errors.add(key, problem)
             continue

@@ -76,6 +76,7 @@ from controller_manager.reconcile import (
     IndexerLister,
     KeyValueLogger,
     Lister,
+    ListerLookup,
     ReconcileFunc,
     Reconciler,
     Request,
@@ -219,6 +220,7 @@ class Controller:
                 predicate=self._predicate,
                 enqueue=intake.on_event,
                 watch=watch,
+                listers=ListerLookup(self._lister),  # what ctx.lister reads, for map(obj, listers)
                 logger=self._log,
             )
             handle = informer.add_event_handler(

@@ -20,7 +20,11 @@ the computed fields fresh (see ``examples/config.yaml``):
   categories are enqueued.
 * ``CategoryTaxonomy`` -> its parent and its descendants
   (:func:`map_related`), because a child's ``childCount`` and the
-  descendants' ``path`` / ``depth`` depend on this one's spec.
+  descendants' ``path`` / ``depth`` depend on this one's spec. It takes
+  the runtime's ``listers`` (the ``map(obj, listers)`` form) and finds the
+  descendants in the taxonomy cache on every event, so a standby that has
+  just become leader, or a replica resumed from a checkpoint, maps a
+  parent's change to its descendants before it has reconciled anything.
 
 Field names follow ``examples/manifests``: ``spec.parentRef.name`` and, on
 products, ``spec.categoryRef.name`` (``spec.categoryRefs[].name`` is also
@@ -29,11 +33,10 @@ understood).
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from controller_manager import Context, Request, Result, set_condition
-from controller_manager.reconcile import Lister
+from controller_manager.reconcile import Lister, Listers
 
 KIND = "CategoryTaxonomy"
 PRODUCT = "Product"
@@ -74,27 +77,24 @@ def map_product(product: Object) -> list[Request]:
     return [Request(KIND, ns, name) for name in categories_of(product)]
 
 
-# The taxonomy cache, captured by the first reconcile so that map_related
-# (which the runtime calls with the object only) can find descendants.
-_taxonomies: Lister | None = None
-_taxonomies_lock = threading.Lock()
+def map_related(category: Object, listers: Listers) -> list[Request]:
+    """Map a category to its parent (childCount) and its descendants (path, depth).
 
-
-def map_related(category: Object) -> list[Request]:
-    """Map a category to its parent (childCount) and its descendants (path, depth)."""
+    Descendants are read from the taxonomy cache as it is now; a deleted
+    category's children still name it, so they are found too. Each request
+    appears once.
+    """
     ns = _namespace(category)
     name = (category.get("metadata") or {}).get("name")
     out: list[Request] = []
     parent = parent_of(category)
     if parent:
         out.append(Request(KIND, ns, parent))
-    with _taxonomies_lock:
-        lister = _taxonomies
-    if lister is None or not name:
+    if not name:
         return out
-    siblings = lister.list(ns)
+    siblings = listers.lister(KIND).list(ns)
     frontier, seen = [name], {name}
-    while frontier:  # breadth-first over children; `seen` bounds it on cycles
+    while frontier:  # every descendant, once; `seen` bounds the walk on cycles
         current = frontier.pop()
         for child in siblings:
             child_name = child["metadata"]["name"]
@@ -102,7 +102,7 @@ def map_related(category: Object) -> list[Request]:
                 seen.add(child_name)
                 frontier.append(child_name)
                 out.append(Request(KIND, ns, child_name))
-    return out
+    return list(dict.fromkeys(out))  # in a cycle the parent is a descendant too
 
 
 def _resolve(obj: Object, lister: Lister) -> tuple[list[str], str | None, list[str] | None]:
@@ -129,10 +129,7 @@ def _resolve(obj: Object, lister: Lister) -> tuple[list[str], str | None, list[s
 
 def reconcile(request: Request, ctx: Context) -> Result | None:
     """Compute and write the category's resolved status; no write when unchanged."""
-    global _taxonomies
     taxonomies = ctx.lister(KIND)
-    with _taxonomies_lock:
-        _taxonomies = taxonomies
     obj = ctx.get()
     if obj is None:
         return None  # deleted: the parent's childCount follows via map_related

@@ -157,3 +157,80 @@ def test_secondary_predicate_filters_status_only_updates():
 def test_watch_spec_needs_a_mapping():
     with pytest.raises(ValueError):
         WatchSpec("Product")
+
+
+class StaticListers:
+    """Listers over fixed lists, recording which kinds were asked for."""
+
+    def __init__(self, **objects):
+        self.objects = objects
+        self.asked = []
+
+    def lister(self, kind):
+        self.asked.append(kind)
+        objects = self.objects[kind]
+
+        class _Lister:
+            def get(self, namespace, name):
+                return next((o for o in objects if o["metadata"]["name"] == name), None)
+
+            def list(self, namespace=None):
+                return [o for o in objects if o["metadata"].get("namespace") == namespace]
+
+            def by_index(self, index_name, value):
+                return []
+
+        return _Lister()
+
+
+def test_a_two_argument_map_func_reads_the_listers_it_is_given():
+    def same_group(o, listers):  # every Category whose group is the product's spec.category
+        peers = listers.lister("Category").list(o["metadata"]["namespace"])
+        return [
+            Request("Category", "shop", c["metadata"]["name"])
+            for c in peers
+            if c["spec"]["group"] == o["spec"]["category"]
+        ]
+
+    cats = [
+        {"kind": "Category", "metadata": {"name": n, "namespace": "shop"}, "spec": {"group": g}}
+        for n, g in (("x", "a"), ("y", "b"), ("z", "a"))
+    ]
+    listers = StaticListers(Category=cats)
+    sink = Sink()
+    m = EventMapper(
+        primary_kind="Category",
+        source_kind="Product",
+        predicate=DefaultPredicate(),
+        enqueue=sink,
+        watch=WatchSpec("Product", same_group),
+        listers=listers,
+    )
+    m.on_add(product("p", "a"), False)
+    assert sink.requests == [Request("Category", "shop", "x"), Request("Category", "shop", "z")]
+    assert listers.asked == ["Category"]
+
+
+def test_a_one_argument_map_func_is_called_with_the_object_only_even_with_listers():
+    calls = []
+
+    def only_obj(o):
+        calls.append(o["metadata"]["name"])
+        return by_category(o)
+
+    sink = Sink()
+    m = EventMapper(
+        primary_kind="Category",
+        source_kind="Product",
+        predicate=DefaultPredicate(),
+        enqueue=sink,
+        watch=WatchSpec("Product", only_obj),
+        listers=StaticListers(),
+    )
+    m.on_add(product("p", "a"), False)
+    assert calls == ["p"] and sink.requests == [Request("Category", "shop", "a")]
+
+
+def test_a_map_func_that_needs_listers_cannot_be_mapped_without_them():
+    with pytest.raises(ValueError, match="takes listers; none were given"):
+        mapper(Sink(), WatchSpec("Product", lambda o, listers: []))

@@ -68,7 +68,9 @@ class ChaosRun:
         self.failures: list[str] = []
         self.generations = Generations()
         self.catalog = Catalog(workdir / "repo", random.Random(settings.seed + 1))
-        self.schedule = build_schedule(settings.seed, settings.scale, settings.injection_window)
+        self.schedule = build_schedule(
+            settings.seed, settings.scale, settings.injection_window, settings.storm_duration
+        )
         self.tokens = {i: f"chaos-{i}-{random.Random().getrandbits(64):x}" for i in IDENTITIES}
         self.api: EmbeddedAPIServer | None = None
         self.fleet: Fleet | None = None
@@ -263,7 +265,13 @@ class ChaosRun:
         assert self.api is not None
         t0 = time.monotonic()
         self.marks["chaos_start"] = t0
-        api_lane = ApiInjector(self.api, self.schedule[Lane.API], self.ledger, t0)
+        api_lane = ApiInjector(
+            self.api,
+            self.schedule[Lane.API],
+            self.ledger,
+            t0,
+            effect_timeout=self.s.effect_timeout,
+        )
         process_lane = self._process_injector(self.schedule[Lane.PROCESS], t0)
         writer = self._spawn(self._write_git, "chaos-git-writer")
         api_lane.thread.start()

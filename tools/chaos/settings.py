@@ -48,6 +48,12 @@ class Settings:
       this long.
     - ``wait_timeout``: the bound on every other wait (a leader, a warm
       standby, a takeover, an exit).
+    - ``storm_duration``: how long one 503 / 429 / 500 storm lasts at
+      most (it also ends once ``count`` requests failed; :mod:`.schedule`).
+    - ``effect_timeout``: how long a lasting API fault (a storm, a
+      malformed-frame window) is held past its schedule until a client
+      meets it, before the run goes on and reports it without effect
+      (:mod:`.api_faults`).
     - ``max_rss_mb``: the peak resident set a replica may reach.
     - ``thread_slack``: threads a replica may have at the end above its
       first count in the same role.
@@ -69,6 +75,8 @@ class Settings:
     converge_timeout: float = 240.0
     quiet_window: float = 10.0
     wait_timeout: float = 90.0
+    storm_duration: float = 10.0
+    effect_timeout: float = 30.0
     max_rss_mb: float = 400.0
     thread_slack: int = 8
     namespaces: int = 3
@@ -89,7 +97,14 @@ class Settings:
             raise SettingsError(
                 "leader election needs lease_duration > renew_deadline > 1.2 * retry_period > 0"
             )
-        for name in ("window", "commit_interval", "convergence_bound", "converge_timeout"):
+        for name in (
+            "window",
+            "commit_interval",
+            "convergence_bound",
+            "converge_timeout",
+            "effect_timeout",
+            "storm_duration",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"CHAOS_{name.upper()} must be > 0")
         if min(self.namespaces, self.categories, self.products) < 1 or self.jobs < 0:

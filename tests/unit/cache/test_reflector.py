@@ -204,20 +204,50 @@ def test_failing_list_is_retried_with_backoff_and_never_watches(run, fake, clock
     assert relists == [("relist", "initial")] + [("relist", "error")] * 3
 
 
-@pytest.mark.parametrize(("quiet", "low", "high"), [(121.0, 0.8, 1.6), (60.0, 3.2, 6.4)])
+@pytest.mark.parametrize(("quiet", "low", "high"), [(121.0, 0.8, 1.6), (60.0, 1.6, 3.2)])
 def test_backoff_resets_after_two_quiet_minutes(run, fake, clock, quiet, low, high):
-    fake.fail_next_lists(2)
+    fake.fail_next_watches(2)  # no watch works in between: one outage unless 2 min pass
     reflector, store, observer = run(fake, clock)
-    clock.advance_last_sleep(1)
+    assert clock.wait_for_sleeps(1)
+    clock.advance(quiet)  # ends the first pause; the second open fails `quiet` s later
+    assert clock.wait_for_sleeps(2)
+    assert low <= clock.sleeps[1] < high
     clock.advance_last_sleep(2)
+    assert fake.wait_for_watch_count(3, T)
+    assert fake.list_count == 1
+
+
+@pytest.mark.parametrize("worked_by", ["an event", "a second open"])
+def test_a_watch_that_worked_ends_the_outage_so_the_next_failure_waits_the_least(
+    run, fake, clock, make_obj, worked_by
+):
+    fake.fail_next_lists(3)  # an outage: the pause grows to 3.2-6.4 s
+    reflector, store, observer = run(fake, clock)
+    for n in (1, 2, 3):
+        clock.advance_last_sleep(n)
     assert fake.wait_for_watchers(1, T)
-    clock.advance(quiet)
-    fake.fail_watches(TransientError("reset by peer"))
-    assert clock.wait_for_sleeps(3)
-    assert low <= clock.sleeps[2] < high
-    clock.advance_last_sleep(3)
+    if worked_by == "an event":
+        fake.create(make_obj("a"))
+        assert observer.wait_events(1)
+    else:
+        clock.advance(1.0)  # open for a second, no event (no quiet two minutes either)
+    fake.fail_watches(TransientError("stream broken"))  # a dropped stream
+    assert clock.wait_for_sleeps(4)
+    assert 0.8 <= clock.sleeps[3] < 1.6  # a new outage, not the fourth pause of the old one
+    clock.advance_last_sleep(4)
     assert fake.wait_for_watch_count(2, T)
-    assert fake.list_count == 3
+
+
+def test_a_watch_that_fails_at_once_does_not_end_the_outage(run, fake, clock):
+    reflector, store, observer = run(fake, clock)
+    assert fake.wait_for_watchers(1, T)
+    fake.fail_watches(TransientError("stream broken"))  # no event, no time: no proof
+    assert clock.wait_for_sleeps(1)
+    clock.advance_last_sleep(1)
+    assert fake.wait_for_watchers(1, T)
+    fake.fail_watches(TransientError("stream broken"))
+    assert clock.wait_for_sleeps(2)
+    assert 1.6 <= clock.sleeps[1] < 3.2
 
 
 def test_unexpected_exception_is_survived(run, fake, clock):

@@ -100,3 +100,28 @@ def test_the_example_config_checks_from_another_directory(tmp_path: Path) -> Non
     )
     assert run.returncode == 0, run.stderr
     assert "OK" in run.stdout
+
+
+def test_a_map_function_of_neither_form_fails_the_check(
+    write_config, config_errors, tmp_path
+) -> None:
+    (tmp_path / "cm_map_sigs.py").write_text(
+        "def reconcile(request, ctx):\n    return None\n\n"
+        "def three(obj, listers, extra):\n    return []\n\n"
+        "def one(obj):\n    return []\n\n"
+        "def two(obj, listers):\n    return []\n"
+    )
+    path = write_config(
+        API + "controllers:\n"
+        "  - kind: A\n"
+        '    reconciler: "cm_map_sigs:reconcile"\n'
+        "    watches:\n"
+        '      - {kind: B, map: "cm_map_sigs:one"}\n'
+        '      - {kind: C, map: "cm_map_sigs:two"}\n'
+        '      - {kind: D, map: "cm_map_sigs:three"}\n'
+    )
+    (error,) = config_errors(path, resolve=True)
+    assert error == (
+        "controllers[0].watches[2].map: map function three(obj, listers, extra) requires 3 "
+        "positional parameters: a map function is called as map(obj) or map(obj, listers)"
+    )

@@ -55,7 +55,13 @@ def test_faults_fall_in_the_window_in_order_and_each_lasting_fault_ends_after_it
         assert all(0.0 <= f.at <= window for f in faults if not f.ending)
     starts = {id(f.params): f.at for f in lanes[Lane.API] if not f.ending}
     endings = [f for f in lanes[Lane.API] if f.ending]
-    assert {f.type for f in endings} == {FaultType.LATENCY_SPIKE, FaultType.MALFORMED_FRAMES}
+    assert {f.type for f in endings} == {
+        FaultType.LATENCY_SPIKE,
+        FaultType.MALFORMED_FRAMES,
+        FaultType.STORM_503,
+        FaultType.STORM_429,
+        FaultType.STORM_500,
+    }
     assert all(f.at == pytest.approx(starts[id(f.params)] + f.params["duration"]) for f in endings)
     assert all(f.type.lane is Lane.PROCESS for f in lanes[Lane.PROCESS])
 
@@ -69,3 +75,12 @@ def test_forced_conflicts_and_storms_are_aimed_away_from_the_lease() -> None:
             match = f.params["match"]
             assert match.get("kind") != "Lease"
             assert "get" not in match.get("operations", []) or "kind" in match
+
+
+def test_every_storm_ends_within_the_storm_duration() -> None:
+    lanes = build_schedule(4, 10.0, 1000.0, storm_duration=7.5)
+    storms = (FaultType.STORM_503, FaultType.STORM_429, FaultType.STORM_500)
+    starts = [f for f in lanes[Lane.API] if f.type in storms and not f.ending]
+    endings = {id(f.params): f.at for f in lanes[Lane.API] if f.type in storms and f.ending}
+    assert len(starts) == len(endings) == sum(planned_count(t, 10.0) for t in storms)
+    assert all(endings[id(f.params)] == pytest.approx(f.at + 7.5) for f in starts)
