@@ -56,6 +56,7 @@ from typing import Any
 
 import requests
 import sseclient
+from _recording import CHUNK, IdleWatch, record_stream  # a sibling module (benchmarks/)
 
 from controller_manager.apiserver.embedded import EmbeddedAPIServer
 from controller_manager.cache.informer import SharedIndexInformer
@@ -74,7 +75,6 @@ WRITERS = 16
 LIST_OBJECTS = 100_000
 LIST_PAGE = 1_000
 LIST_ROUNDS = 1
-CHUNK = 64 * 1024
 RATIO_TARGET = 1.0
 ROUNDS = 3
 NS = "bench"
@@ -110,28 +110,9 @@ def record(api: EmbeddedAPIServer) -> tuple[list[dict[str, Any]], bytes]:
 
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="bench-writer") as pool:
         list(pool.map(write, range(WRITERS)))
-    response = requests.post(
-        api.url + "/graphql/stream",
-        json={
-            "query": "subscription W($kind: String!, $namespace: String, $rv: String) {"
-            " watchResources(kind: $kind, namespace: $namespace, resourceVersion: $rv)"
-            " { type kind namespace name resourceVersion object } }",
-            "variables": {"kind": "Product", "namespace": NS, "rv": listed.resource_version},
-        },
-        headers={"Authorization": f"Bearer {api.token}", "Accept": "text/event-stream"},
-        stream=True,
-        timeout=(5, 30),
-    )
-    response.raise_for_status()
-    raw = bytearray()
-    while raw.count(b"event: next") < RECORDED:
-        chunk = response.raw.read1(CHUNK)
-        if not chunk:
-            break
-        raw += chunk
-    response.close()
+    raw = record_stream(api, "Product", NS, listed.resource_version, RECORDED)
     client.close()
-    return listed.items, bytes(raw)
+    return listed.items, raw
 
 
 def replicate(raw: bytes) -> bytes:
@@ -181,23 +162,6 @@ def baseline(chunks: list[bytes]) -> float:
     return n / elapsed
 
 
-class _IdleWatch:
-    """What the reflector gets after the recorded stream ends: nothing, until closed."""
-
-    def __init__(self) -> None:
-        self._closed = threading.Event()
-
-    def __iter__(self) -> _IdleWatch:
-        return self
-
-    def __next__(self) -> Any:
-        self._closed.wait()
-        raise StopIteration
-
-    def close(self) -> None:
-        self._closed.set()
-
-
 class _RecordedListerWatcher:
     def __init__(self, items: list[dict[str, Any]], chunks: list[bytes]) -> None:
         self.items = items
@@ -211,7 +175,7 @@ class _RecordedListerWatcher:
 
     def watch(self, resource_version: str) -> Any:
         if self._served:
-            return _IdleWatch()
+            return IdleWatch()
         self._served = True
         self.opened_at = time.perf_counter()
         self.opened.set()

@@ -45,7 +45,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import requests
+from _recording import CHUNK, IdleWatch, record_stream  # a sibling module (benchmarks/)
 
 from controller_manager.apiserver.embedded import EmbeddedAPIServer
 from controller_manager.cache.codec import default_codec
@@ -58,7 +58,6 @@ from controller_manager.manager.signals import tune_garbage_collector
 TEMPLATES = 1_000
 NAMESPACES = 1_000
 OBJECTS = TEMPLATES * NAMESPACES
-CHUNK = 64 * 1024
 GETS = 10_000
 INDEX_LISTS = 50
 RSS_TARGET = 2.5
@@ -106,27 +105,8 @@ def record() -> tuple[bytes, bytes, float]:
             api.apply([product(i) for i in range(start, min(start + 500, TEMPLATES))])
         objs = client.list("Product", NS, page_size=1000).items
         client.close()
-        response = requests.post(
-            api.url + "/graphql/stream",
-            json={
-                "query": "subscription W($kind: String!, $namespace: String, $rv: String) {"
-                " watchResources(kind: $kind, namespace: $namespace, resourceVersion: $rv)"
-                " { type kind namespace name resourceVersion object } }",
-                "variables": {"kind": "Product", "namespace": NS, "rv": cursor},
-            },
-            headers={"Authorization": f"Bearer {api.token}", "Accept": "text/event-stream"},
-            stream=True,
-            timeout=(5, 30),
-        )
-        response.raise_for_status()
-        raw = bytearray()
-        while raw.count(b"event: next") < TEMPLATES:
-            chunk = response.raw.read1(CHUNK)
-            if not chunk:
-                break
-            raw += chunk
-        response.close()
-    frames = [f + b"\n\n" for f in bytes(raw).split(b"\n\n") if f.startswith(b"event: next")]
+        raw = record_stream(api, "Product", NS, cursor, TEMPLATES)
+    frames = [f + b"\n\n" for f in raw.split(b"\n\n") if f.startswith(b"event: next")]
     assert len(frames) == TEMPLATES and all(b'"ADDED"' in f for f in frames), len(frames)
     prefix = frames[0].split(b"\n", 2)[1][len(b"id: ") :].split(b".")[0] + b"."
     assert all(b"id: " + prefix in f for f in frames)
@@ -151,21 +131,6 @@ def rss_bytes() -> int:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
 
-class _IdleWatch:
-    def __init__(self) -> None:
-        self._closed = threading.Event()
-
-    def __iter__(self) -> _IdleWatch:
-        return self
-
-    def __next__(self) -> Any:
-        self._closed.wait()
-        raise StopIteration
-
-    def close(self) -> None:
-        self._closed.set()
-
-
 class _Replay:
     """An empty list, then one watch over the replayed stream, then idle watches."""
 
@@ -179,7 +144,7 @@ class _Replay:
 
     def watch(self, resource_version: str) -> Any:
         if self._served:
-            return _IdleWatch()
+            return IdleWatch()
         self._served = True
         self.opened_at = time.perf_counter()
         return MemoryWatch(replay(self._block, self._prefix))
